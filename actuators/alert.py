@@ -1,0 +1,28 @@
+"""Alert actuator: hand the problem to a person, through the log line that log-based alerting matches on.
+
+It is the last rung of the escalation ladder and the circuit breaker's answer; it always succeeds, since
+telling someone is all it promises.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from actuators.base import ActContext, Outcome
+from knowledge.values import Action
+
+log = structlog.get_logger("heald.alert")
+
+
+class AlertActuator:
+    """Emits ``alert_raised`` at error level with the model, incident and reason."""
+
+    def execute(self, action: Action, ctx: ActContext) -> Outcome:
+        log.error(
+            "alert_raised",
+            model=ctx.model.name,
+            incident_id=action.incident_id,
+            action_id=action.id,
+            reason=action.reason,
+        )
+        return Outcome(ok=True, detail=f"a person was alerted: {action.reason}")

@@ -1,0 +1,122 @@
+"""Retrain actuator: train a challenger on recent labelled data and promote it only if it is not worse.
+
+Retraining uses only the labelled batches that arrived since the symptom began (training on older rows
+would relearn the old concept). The rows are split in time order: the challenger learns on the older 80 %
+and is judged, with the champion, on the newest 20 %. It becomes champion only if it scores at least the
+champion's score plus ``min_gain``; otherwise it stays a registered challenger and the action fails, so
+the planner escalates instead of promoting a worse model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from actuators.base import ActContext, Outcome
+from knowledge.errors import ActionError, ArtifactError, StoreError
+from knowledge.values import Action, Alias, Task
+from pipeline.evaluate import primary_metric, score
+from pipeline.features import infer_spec
+from pipeline.fingerprint import fingerprint
+from pipeline.ingest import read_tables
+from pipeline.train import TrainParams, fit_all
+
+REFERENCE_ROWS = 5000
+
+
+def recent_rows(ctx: ActContext, since: datetime | None) -> pd.DataFrame:
+    """Labelled rows received since ``since``, oldest first, without rows whose label is missing."""
+    batches = ctx.store.batches(ctx.model.name, since=since, labelled=True, limit=100_000)
+    frame = read_tables([b.path for b in batches])
+    if frame.empty:
+        return frame
+    return frame[frame[ctx.model.target].notna()].reset_index(drop=True)
+
+
+class RetrainActuator:
+    """Trains, judges and (if not worse) promotes a new version."""
+
+    def execute(self, action: Action, ctx: ActContext) -> Outcome:
+        since = datetime.fromisoformat(action.params["since"]) if action.params.get("since") else None
+        rows = recent_rows(ctx, since)
+        if len(rows) < ctx.settings.min_retrain_rows:
+            return Outcome(
+                ok=False, detail=f"only {len(rows)} labelled rows since {since}; need {ctx.settings.min_retrain_rows}"
+            )
+        cut = int(len(rows) * 0.8)
+        learn, judge = rows.iloc[:cut], rows.iloc[cut:]
+        task = ctx.model.task.value
+        features = list(ctx.model.features)
+        spec = infer_spec(learn[[*features, ctx.model.target]], ctx.model.target)
+        params = TrainParams(
+            n_estimators=ctx.settings.n_estimators, max_depth=ctx.settings.max_depth, n_jobs=ctx.settings.n_jobs
+        )
+        challenger = fit_all(learn, target=ctx.model.target, task=task, spec=spec, params=params)
+        metric = primary_metric(task)
+        challenger_scores = score(challenger, judge[features], judge[ctx.model.target], task)
+        champion_score = self._champion_score(ctx, judge, metric)
+        version = ctx.registry.register(
+            ctx.model.name,
+            challenger,
+            at=ctx.now,
+            reference=learn[features].tail(REFERENCE_ROWS).reset_index(drop=True),
+            params=params.forest_kwargs(),
+            metrics=challenger_scores,
+            data_fingerprint=fingerprint(learn),
+            health=self._health(ctx, challenger_scores[metric]),
+            created_by=f"action:{action.id}",
+        )
+        ctx.store.move_alias(
+            ctx.model.name, Alias.CHALLENGER, version.number, at=ctx.now, actor="heald", reason=action.reason
+        )
+        result: dict[str, Any] = {
+            "version": version.number,
+            "metric": metric,
+            "challenger": challenger_scores[metric],
+            "champion": champion_score,
+            "train_rows": len(learn),
+            "judge_rows": len(judge),
+        }
+        if champion_score is not None and challenger_scores[metric] < champion_score + ctx.settings.min_gain:
+            return Outcome(
+                ok=False,
+                detail=f"challenger v{version.number} {metric} {challenger_scores[metric]:.4f} is not above "
+                f"champion {champion_score:.4f} + {ctx.settings.min_gain}; champion kept",
+                result={**result, "promoted": False},
+            )
+        try:
+            ctx.registry.promote(
+                ctx.model.name,
+                version.number,
+                at=ctx.now,
+                actor="heald",
+                reason=f"retrain: {metric} {challenger_scores[metric]:.4f} vs champion {champion_score}",
+                action_id=action.id,
+            )
+        except (ActionError, ArtifactError, StoreError) as exc:
+            return Outcome(ok=False, detail=str(exc), result={**result, "promoted": False})
+        return Outcome(
+            ok=True,
+            detail=f"promoted v{version.number}: {metric} {challenger_scores[metric]:.4f} (champion {champion_score})",
+            result={**result, "promoted": True},
+        )
+
+    @staticmethod
+    def _champion_score(ctx: ActContext, judge: pd.DataFrame, metric: str) -> float | None:
+        """The champion's score on the judging rows; None if it cannot load (any healthy challenger wins)."""
+        champion = ctx.registry.champion(ctx.model.name)
+        if champion is None:
+            return None
+        try:
+            estimator = ctx.registry.load(champion)
+        except ArtifactError:
+            return None
+        features = list(ctx.model.features)
+        return score(estimator, judge[features], judge[ctx.model.target], ctx.model.task.value)[metric]
+
+    @staticmethod
+    def _health(ctx: ActContext, value: float) -> str:
+        floor = ctx.settings.min_accuracy if ctx.model.task is Task.CLASSIFICATION else ctx.settings.min_r2
+        return "healthy" if value >= floor else "sick"

@@ -1,0 +1,372 @@
+"""healctl: the operator's command line, over the knowledge store (so it works while the daemon is down).
+
+Tables for people, ``--json`` for scripts. Operator actions (rollback, retrain) are journaled exactly like
+the planner's, with ``healctl`` as the actor. Errors print one line naming the problem and exit 2; a
+traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from daemon import config as configuration
+from daemon import logs, views
+from daemon.compose import Heald, build
+from daemon.onboard import onboard
+from knowledge.errors import HealdError
+from knowledge.values import ActionKind, ActionState, SymptomKind, Task
+from pipeline.errors import PipelineError
+from pipeline.ingest import read_table
+from pipeline.train import TrainParams
+
+app = typer.Typer(help="Operate heald, the self-healing MLOps daemon.", no_args_is_help=True, add_completion=False)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (default: $HEALD_CONFIG)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _heald(config: Path | None) -> Iterator[Heald]:
+    settings = configuration.load(config)
+    logs.configure(settings.log_level, stream=sys.stderr)
+    heald = build(settings, pool="inline")
+    try:
+        yield heald
+    finally:
+        heald.close()
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Validate the config and print the effective settings."""
+    settings = configuration.load(config)
+    data = settings.redacted()
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"[green]config ok[/green]: {settings.source}")
+    for key, value in data.items():
+        out.print(f"  {key} = {json.dumps(value, default=str)}")
+
+
+@app.command()
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Each model's champion, latest performance, drift and artifact verdicts, and open incidents."""
+    with _heald(config) as heald:
+        data = views.status_view(heald.store, heald.registry)
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title="heald status")
+    for column in ("model", "task", "champion", "stable", "performance", "drifted", "artifact", "open"):
+        table.add_column(column)
+    for m in data["models"]:
+        perf = "-" if m["performance"] is None else f"{m['performance']:.3f}"
+        drifted = "-" if m["drifted"] is None else (", ".join(m["drifted"]) or "none")
+        artifact = {None: "-", True: "ok", False: "[red]BAD[/red]"}[m["artifact_ok"]]
+        name = m["model"] + (" (paused)" if m["paused"] else "")
+        row = (name, m["task"], _v(m["champion"]), _v(m["stable"]), perf, drifted, artifact, str(m["open_incidents"]))
+        table.add_row(*row)
+    out.print(table)
+
+
+@app.command()
+def incidents(
+    incident_id: Annotated[int | None, typer.Argument(help="show one incident's timeline")] = None,
+    model: Annotated[str | None, typer.Option(help="only this model")] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="only open, mitigating or escalated")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List incidents (newest first) or show one incident's timeline."""
+    with _heald(config) as heald:
+        if incident_id is not None:
+            one = views.incident_view(heald.store, heald.store.get_incident(incident_id))
+            one["timeline"] = views.timeline(heald.store, incident_id)
+            _show_incident(one, as_json)
+            return
+        status_filter = ["open", "mitigating", "escalated"] if open_only else None
+        data = views.incidents_view(heald.store, model=model, status=status_filter, limit=limit)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(incidents_table(data))
+
+
+def incidents_table(data: list[dict[str, Any]]) -> Table:
+    table = Table(title="incidents")
+    for column in ("id", "model", "kind", "status", "opened", "resolved", "actions", "summary"):
+        table.add_column(column)
+    for i in data:
+        acts = ", ".join(f"{a['kind']}:{a['state']}" for a in i["actions"]) or "-"
+        table.add_row(
+            str(i["id"]),
+            i["model"],
+            i["kind"],
+            _status(i["status"]),
+            _t(i["opened_at"]),
+            _t(i["resolved_at"]),
+            acts,
+            i["summary"][:60],
+        )
+    return table
+
+
+def _show_incident(one: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _print_json(one)
+        return
+    out.print(f"[bold]incident #{one['id']}[/bold] {one['model']} {one['kind']} {_status(one['status'])}")
+    out.print(f"  {one['summary']}")
+    table = Table(title="timeline")
+    for column in ("at", "what", "detail"):
+        table.add_column(column)
+    for e in one["timeline"]:
+        table.add_row(_t(e["at"]), e["what"], str(e["detail"])[:90])
+    out.print(table)
+
+
+@app.command()
+def models(
+    name: Annotated[str | None, typer.Argument(help="one model's versions")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List models, or one model's versions with metrics, aliases and health."""
+    with _heald(config) as heald:
+        names = [name] if name else [m.name for m in heald.store.list_models()]
+        data = []
+        for model in names:
+            heald.store.get_model(model)
+            aliases = heald.store.aliases(model)
+            data += [views.version_view(v, aliases) for v in heald.store.list_versions(model)]
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title="versions")
+    for column in ("model", "version", "aliases", "health", "metrics", "created", "by"):
+        table.add_column(column)
+    for v in data:
+        metrics = " ".join(f"{k}={val:.3f}" for k, val in list(v["metrics"].items())[:3])
+        table.add_row(
+            v["model"],
+            f"v{v['version']}",
+            ",".join(v["aliases"]),
+            v["health"],
+            metrics,
+            _t(v["created_at"]),
+            v["created_by"],
+        )
+    out.print(table)
+
+
+@app.command()
+def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Every alias move of a model: when, from which version to which, by whom and why."""
+    with _heald(config) as heald:
+        heald.store.get_model(model)
+        moves: list[dict[str, Any]] = [
+            {
+                "at": views.iso(m.at),
+                "alias": m.alias.value,
+                "from": m.from_version,
+                "to": m.to_version,
+                "actor": m.actor,
+                "reason": m.reason,
+                "action_id": m.action_id,
+            }
+            for m in heald.store.alias_history(model)
+        ]
+    if as_json:
+        _print_json(moves)
+        return
+    table = Table(title=f"alias history of {model}")
+    for column in ("at", "alias", "from", "to", "actor", "reason"):
+        table.add_column(column)
+    for m in moves:
+        table.add_row(_t(m["at"]), m["alias"], _v(m["from"]), _v(m["to"]), m["actor"], m["reason"][:70])
+    out.print(table)
+
+
+def _operator_action(config: Path | None, model: str, kind: ActionKind, reason: str, params: dict[str, Any]) -> None:
+    with _heald(config) as heald:
+        record = heald.store.get_model(model)
+        now = heald.clock.now()
+        action = heald.store.plan_action(model=model, kind=kind, at=now, actor="healctl", reason=reason, params=params)
+        heald.loop.start(action, record, now)
+        heald.loop.collect(now)
+        done = heald.store.get_action(action.id)
+    if done.state is not ActionState.SUCCEEDED:
+        raise HealdError(f"{kind.value} of {model} failed: {done.error}")
+    out.print(f"[green]{kind.value} #{done.id} succeeded[/green]: {done.result or ''}")
+
+
+@app.command()
+def rollback(
+    model: str,
+    reason: Annotated[str, typer.Option(help="why, for the journal")] = "operator request",
+    config: ConfigOpt = None,
+) -> None:
+    """Roll the champion back to the newest stable version that verifies."""
+    _operator_action(config, model, ActionKind.ROLLBACK, reason, {})
+
+
+@app.command()
+def retrain(
+    model: str,
+    since_hours: Annotated[float, typer.Option(help="train on labelled batches of the last N hours")] = 24.0,
+    reason: Annotated[str, typer.Option(help="why, for the journal")] = "operator request",
+    config: ConfigOpt = None,
+) -> None:
+    """Retrain on recent labelled batches; promote only if not worse than the champion."""
+    since = datetime.now(UTC) - timedelta(hours=since_hours)
+    _operator_action(config, model, ActionKind.RETRAIN, reason, {"since": since.isoformat()})
+
+
+def _control(config: Path | None, model: str, kind: str, reason: str, **extra: Any) -> None:
+    with _heald(config) as heald:
+        heald.store.get_model(model)
+        now = heald.clock.now()
+        if kind in ("pause", "resume"):
+            heald.store.set_paused(model, kind == "pause")
+        heald.store.add_control(model=model, kind=kind, at=now, actor="healctl", reason=reason, **extra)
+    out.print(f"{model}: {kind} recorded")
+
+
+@app.command()
+def pause(model: str, reason: str = "operator pause", config: ConfigOpt = None) -> None:
+    """Stop automatic remediation for a model (monitoring goes on)."""
+    _control(config, model, "pause", reason)
+
+
+@app.command()
+def resume(model: str, reason: str = "operator resume", config: ConfigOpt = None) -> None:
+    """Resume automatic remediation (also closes the circuit breaker)."""
+    _control(config, model, "resume", reason)
+
+
+@app.command()
+def silence(
+    model: str,
+    kind: Annotated[str | None, typer.Option(help="symptom kind, e.g. data_drift (default: all)")] = None,
+    hours: Annotated[float, typer.Option(min=0.01, help="how long")] = 4.0,
+    reason: str = "operator silence",
+    config: ConfigOpt = None,
+) -> None:
+    """Open no new incidents of a kind for a while."""
+    symptom = _symptom_kind(kind)
+    until = datetime.now(UTC) + timedelta(hours=hours)
+    _control(config, model, "silence", reason, symptom=symptom, until=until)
+
+
+def _symptom_kind(kind: str | None) -> SymptomKind | None:
+    if kind is None:
+        return None
+    try:
+        return SymptomKind(kind)
+    except ValueError:
+        raise HealdError(f"unknown symptom kind {kind!r}; one of {[k.value for k in SymptomKind]}") from None
+
+
+@app.command()
+def ack(
+    incident_id: int, by: Annotated[str, typer.Option(help="who takes it")] = "operator", config: ConfigOpt = None
+) -> None:
+    """Acknowledge an incident: a person has seen it."""
+    with _heald(config) as heald:
+        heald.store.get_incident(incident_id)
+        heald.store.update_incident(incident_id, acked_by=by, updated_at=heald.clock.now())
+    out.print(f"incident #{incident_id} acknowledged by {by}")
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="model name")],
+    data: Annotated[Path, typer.Option(help="training data, CSV or Parquet")],
+    target: Annotated[str, typer.Option(help="target column")],
+    task: Annotated[Task | None, typer.Option(help="override task detection")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a model from your own data: train version 1 and make it champion and stable."""
+    with _heald(config) as heald:
+        frame = read_table(data)
+        version = onboard(
+            heald.store,
+            heald.registry,
+            name=name,
+            frame=frame,
+            target=target,
+            task=task,
+            now=heald.clock.now(),
+            params=TrainParams(n_estimators=heald.settings.n_estimators, max_depth=heald.settings.max_depth),
+        )
+        view = views.version_view(version, heald.store.aliases(name))
+    if as_json:
+        _print_json(view)
+        return
+    out.print(f"[green]model {name} created[/green]: v{version.number} champion and stable")
+    for key, value in version.metrics.items():
+        out.print(f"  {key} = {value:.4f}")
+
+
+@app.command()
+def demo(
+    as_json: JsonOpt = False,
+    state_dir: Annotated[Path, typer.Option(help="where the demo keeps its state (wiped first)")] = Path(".heald/demo"),
+    ticks: Annotated[int, typer.Option(min=30, help="simulated hours")] = 48,
+) -> None:
+    """Train a model, then replay a stream with a drift and a corrupted artifact, and watch heald heal both."""
+    from daemon.demo_view import play
+
+    play(state_dir.resolve(), ticks=ticks, as_json=as_json)
+
+
+def _v(number: int | None) -> str:
+    return "-" if number is None else f"v{number}"
+
+
+def _t(value: str | None) -> str:
+    return "-" if not value else value[:16].replace("T", " ")
+
+
+def _status(status: str) -> str:
+    color = {"resolved": "green", "escalated": "red", "open": "yellow", "mitigating": "cyan"}.get(status, "white")
+    return f"[{color}]{status}[/{color}]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and turn heald's own errors into one clear line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except (HealdError, PipelineError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

@@ -1,0 +1,144 @@
+"""Composition root: builds the store, registry, sensors, actuators, planner and loop from ``Settings``.
+
+This is the one place that knows which implementation stands behind each plug-in point; everything else
+receives its collaborators.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from actuators.alert import AlertActuator
+from actuators.base import ActSettings, Actuator
+from actuators.pool import InlinePool, ThreadPool, WorkerPool
+from actuators.retrain import RetrainActuator
+from actuators.rollback import RollbackActuator
+from daemon.analyzer import Analyzer, AnalyzerSettings
+from daemon.config import ModelSettings, Settings
+from daemon.incidents import IncidentTracker
+from daemon.loop import Loop, LoopParts
+from daemon.planner import Planner, PlannerSettings
+from knowledge.artifacts import ArtifactStore
+from knowledge.clock import Clock, SystemClock
+from knowledge.registry import ModelRegistry
+from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import ActionKind, ModelRecord, Observation, Task
+from sensors.artifact import ArtifactSensor
+from sensors.base import Sensor, SensorSettings
+from sensors.drift import DriftSensor
+from sensors.intake import LandingIntake
+from sensors.performance import PerformanceSensor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heald:
+    """A wired-up heald: what the service, the CLI and the demo work with."""
+
+    settings: Settings
+    store: SqlKnowledgeStore
+    registry: ModelRegistry
+    loop: Loop
+    clock: Clock
+
+    def close(self) -> None:
+        self.loop.p.pool.shutdown(wait=True)
+        self.store.close()
+
+
+def model_settings(settings: Settings, name: str) -> ModelSettings:
+    """The [[models]] entry for ``name``, or defaults for a model the config does not list."""
+    for entry in settings.models:
+        if entry.name == name:
+            return entry
+    return ModelSettings(name=name, target="?")
+
+
+def open_store(settings: Settings) -> tuple[SqlKnowledgeStore, ModelRegistry]:
+    store = SqlKnowledgeStore.open(settings.database)
+    return store, ModelRegistry(store, ArtifactStore(settings.artifacts))
+
+
+def act_settings(settings: Settings, name: str) -> ActSettings:
+    entry = model_settings(settings, name)
+    return ActSettings(
+        n_estimators=settings.n_estimators,
+        max_depth=settings.max_depth,
+        min_gain=settings.policy.min_gain,
+        min_retrain_rows=settings.policy.min_retrain_rows,
+        min_accuracy=entry.min_accuracy,
+        min_r2=entry.min_r2,
+        n_jobs=max(1, min(os.cpu_count() or 1, 4)),
+    )
+
+
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    pool: Literal["inline", "threads", "dask"] | None = None,
+    store: SqlKnowledgeStore | None = None,
+) -> Heald:
+    clock = clock or SystemClock()
+    if store is None:
+        store, registry = open_store(settings)
+    else:
+        registry = ModelRegistry(store, ArtifactStore(settings.artifacts))
+    policy = settings.policy
+
+    def analyzer_settings(name: str) -> AnalyzerSettings:
+        entry = model_settings(settings, name)
+        return AnalyzerSettings(
+            persistence=policy.persistence, window=policy.window, min_accuracy=entry.min_accuracy, min_r2=entry.min_r2
+        )
+
+    def healthy(model: ModelRecord, obs: Observation) -> bool:
+        entry = model_settings(settings, model.name)
+        return obs.value >= (entry.min_accuracy if model.task is Task.CLASSIFICATION else entry.min_r2)
+
+    state = settings.state_dir
+    actuators: dict[ActionKind, Actuator] = {
+        ActionKind.RETRAIN: RetrainActuator(),
+        ActionKind.ROLLBACK: RollbackActuator(),
+        ActionKind.ALERT: AlertActuator(),
+    }
+    sensors: list[Sensor] = [ArtifactSensor(), DriftSensor(), PerformanceSensor()]
+    parts = LoopParts(
+        store=store,
+        registry=registry,
+        clock=clock,
+        intake=LandingIntake(settings.landing, state / "batches", state / "quarantine"),
+        sensors=sensors,
+        analyzer=Analyzer(store, analyzer_settings),
+        tracker=IncidentTracker(store, policy.resolve_after),
+        planner=Planner(
+            store,
+            registry,
+            PlannerSettings(
+                cooldown_seconds=policy.cooldown_seconds,
+                max_actions_per_hour=policy.max_actions_per_hour,
+                breaker_failures=policy.breaker_failures,
+                verify_within=policy.verify_within,
+                tick_seconds=settings.tick_seconds,
+                min_retrain_rows=policy.min_retrain_rows,
+            ),
+        ),
+        actuators=actuators,
+        pool=_pool(pool or settings.executor, settings.workers),
+        sensor_settings=SensorSettings(
+            drift_alpha=settings.drift_threshold,
+            drift_min_effect=settings.drift_min_effect,
+            drift_min_rows=settings.drift_min_rows,
+        ),
+        act_settings=lambda name: act_settings(settings, name),
+        healthy=healthy,
+        stable_after=policy.stable_after,
+    )
+    return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
+
+
+def _pool(kind: str, workers: int) -> WorkerPool:
+    if kind == "inline":
+        return InlinePool()
+    return ThreadPool(workers)

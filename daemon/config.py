@@ -1,0 +1,193 @@
+"""Configuration: one TOML file plus ``HEALD_*`` environment overrides, validated once at start.
+
+The paper's Table 2 settings are top-level keys (``data_path``, ``model_path``, ``batch_size``,
+``n_estimators``, ``max_depth``, ``api_host``, ``api_port``, ``log_level``, ``drift_threshold``), so each has
+the obvious environment name (``HEALD_API_PORT``). Nested policy keys use a double underscore
+(``HEALD_POLICY__COOLDOWN_SECONDS``). Every error names the key, the value and the file.
+
+Nothing else in heald reads files or the environment for settings: the loaded ``Settings`` is passed down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from knowledge.errors import ConfigError
+
+ENV_PREFIX = "HEALD_"
+DEFAULT_PATHS = (Path("/etc/heald/heald.toml"),)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Policy(Strict):
+    """How the planner behaves: the rules that keep remediation from making things worse or storming."""
+
+    persistence: int = Field(2, ge=1, description="symptom must be seen in this many of the last `window` ticks")
+    window: int = Field(3, ge=1)
+    resolve_after: int = Field(2, ge=1, description="healthy ticks before an incident resolves (hysteresis)")
+    verify_within: int = Field(4, ge=1, description="ticks after an action before its effect must show")
+    cooldown_seconds: float = Field(1800, ge=0, description="per model and action kind")
+    max_actions_per_hour: int = Field(6, ge=1, description="global budget of automatic actions")
+    breaker_failures: int = Field(3, ge=1, description="failed actions in a row that stop automatic remediation")
+    stable_after: int = Field(6, ge=1, description="healthy ticks before a champion is marked stable")
+    min_gain: float = Field(0.0, description="a challenger must beat the champion by at least this")
+    min_retrain_rows: int = Field(400, ge=10, description="labelled rows after the alarm needed to retrain")
+
+
+class ModelSettings(Strict):
+    """A model under management."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    target: str
+    task: Literal["classification", "regression"] | None = None
+    data: Path | None = Field(None, description="training data for `healctl init` and full retrains")
+    min_accuracy: float = Field(0.8, ge=0, le=1, description="classification health threshold")
+    min_r2: float = Field(0.5, le=1, description="regression health threshold")
+
+
+class Settings(Strict):
+    """Every setting of heald; see systemd/heald.example.toml for a commented example."""
+
+    state_dir: Path = Path("/var/lib/heald")
+    database_url: str = ""
+    data_path: Path | None = Field(None, description="landing folder; default state_dir/landing")
+    model_path: Path | None = Field(None, description="artifact folder; default state_dir/artifacts")
+    batch_size: int = Field(500, ge=1, le=10_000_000)
+    n_estimators: int = Field(100, ge=1, le=10_000)
+    max_depth: int | None = Field(None, ge=1, le=1000)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8377, ge=1, le=65535)
+    api_token: str = ""
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    drift_threshold: float = Field(0.05, gt=0, lt=1, description="family-wise p-value for drift tests")
+    drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
+    drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
+    tick_seconds: float = Field(60, gt=0)
+    workers: int = Field(1, ge=1, le=256)
+    executor: Literal["inline", "threads", "dask"] = "threads"
+    dask_scheduler: str = ""
+    policy: Policy = Policy()
+    models: list[ModelSettings] = Field(default_factory=list)
+    source: str = Field("<defaults>", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Settings:
+        names = [m.name for m in self.models]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"model names must be unique; repeated: {duplicated}")
+        return self
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'heald.db'}"
+
+    @property
+    def landing(self) -> Path:
+        return self.data_path or self.state_dir / "landing"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.model_path or self.state_dir / "artifacts"
+
+    def model(self, name: str) -> ModelSettings:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise ConfigError(f"{self.source}: no model named {name!r} under [[models]]")
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets masked, for `healctl config check`."""
+        data = self.model_dump(mode="json")
+        for key in ("api_token",):
+            if data.get(key):
+                data[key] = "***"
+        if "@" in data.get("database_url", "") and ":" in data["database_url"].split("@")[0]:
+            head, tail = data["database_url"].split("@", 1)
+            data["database_url"] = head.rsplit(":", 1)[0] + ":***@" + tail
+        return data
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate the settings; raise ``ConfigError`` naming the key, value and file."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("HEALD_CONFIG"):
+        path = Path(environ["HEALD_CONFIG"])
+    if path is None:
+        path = next((p for p in DEFAULT_PATHS if p.exists()), None)
+    raw = _read(path) if path is not None else {}
+    source = str(path) if path is not None else "<defaults>"
+    merged = _overlay(raw, _from_env(environ))
+    try:
+        return Settings.model_validate({**merged, "source": source})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source, merged)) from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``HEALD_API_PORT=9000`` -> {"api_port": "9000"}; ``HEALD_POLICY__WINDOW=5`` -> {"policy": {...}}."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "HEALD_CONFIG":
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _env_value(value)
+    return out
+
+
+def _env_value(value: str) -> Any:
+    # Lists and tables (e.g. HEALD_MODELS) may be given as JSON; scalars stay strings for pydantic to coerce.
+    if value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _overlay(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _explain(exc: ValidationError, source: str, data: Mapping[str, Any]) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{key}'")
+            continue
+        shown = f" = {error['input']!r}" if error["type"] != "missing" and not isinstance(error["input"], dict) else ""
+        lines.append(f"{source}: key '{key}'{shown}: {error['msg']}")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""Incidents: symptoms of one kind on one model grouped over time, opened and resolved level-triggered.
+
+A symptom opens an incident (unless an operator silenced it) or refreshes the open one. Fresh evidence of
+health counts towards resolution; after ``resolve_after`` healthy readings in a row (hysteresis), with no
+action still running, the incident resolves and the action that preceded it is marked verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from daemon.analyzer import Verdicts
+from daemon.logs import get
+from knowledge.sql.store import ACTIVE_ACTION, SqlKnowledgeStore
+from knowledge.values import ActionState, Incident, IncidentStatus, ModelRecord
+
+log = get("heald.incidents")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Changes:
+    opened: list[Incident]
+    resolved: list[Incident]
+
+
+class IncidentTracker:
+    """Applies a tick's verdicts to the incidents of one model."""
+
+    def __init__(self, store: SqlKnowledgeStore, resolve_after: int) -> None:
+        self.store = store
+        self.resolve_after = resolve_after
+
+    def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime) -> Changes:
+        active = {i.kind: i for i in self.store.active_incidents(model.name)}
+        opened: list[Incident] = []
+        resolved: list[Incident] = []
+        for kind, symptom in verdicts.items():
+            incident = active.get(kind)
+            if symptom is not None:
+                if incident is not None:
+                    self.store.add_symptom(symptom, incident.id)
+                    self.store.update_incident(incident.id, last_seen_at=now, updated_at=now, clear_ticks=0)
+                elif self.store.silenced(model.name, kind, now):
+                    self.store.add_symptom(symptom, None)
+                    log.info("symptom_silenced", model=model.name, kind=kind.value, summary=symptom.summary)
+                else:
+                    incident = self.store.open_incident(symptom)
+                    opened.append(incident)
+                    log.warning(
+                        "incident_opened",
+                        model=model.name,
+                        incident_id=incident.id,
+                        kind=kind.value,
+                        severity=symptom.severity.value,
+                        summary=symptom.summary,
+                    )
+            elif incident is not None:
+                done = self._count_healthy(incident, now)
+                if done is not None:
+                    resolved.append(done)
+        return Changes(opened=opened, resolved=resolved)
+
+    def _count_healthy(self, incident: Incident, now: datetime) -> Incident | None:
+        clear = incident.clear_ticks + 1
+        running = self.store.actions(incident_id=incident.id, states=ACTIVE_ACTION)
+        if clear < self.resolve_after or running:
+            self.store.update_incident(incident.id, clear_ticks=clear, updated_at=now)
+            return None
+        done = self.store.update_incident(
+            incident.id, clear_ticks=clear, updated_at=now, status=IncidentStatus.RESOLVED, resolved_at=now
+        )
+        last = self._last_succeeded(incident.id)
+        if last is not None:
+            self.store.set_outcome(last, "verified", at=now, detail=f"{incident.kind} cleared for {clear} readings")
+        log.info(
+            "incident_resolved",
+            model=incident.model,
+            incident_id=incident.id,
+            kind=incident.kind.value,
+            action_id=last,
+            minutes_open=round((now - incident.opened_at).total_seconds() / 60, 1),
+        )
+        return done
+
+    def _last_succeeded(self, incident_id: int) -> int | None:
+        succeeded = self.store.actions(incident_id=incident_id, states=[ActionState.SUCCEEDED])
+        return succeeded[-1].id if succeeded else None

@@ -1,0 +1,266 @@
+"""The MAPE-K loop: one ``tick()`` monitors, analyzes, plans and executes for every managed model.
+
+A tick is level-triggered: it reads the world, derives what should be done from what it sees, and does
+only what is not already under way, so running it twice does nothing twice and a missed tick is harmless.
+Time comes from the injected clock, so the demo, tests and benchmarks replay months in seconds through
+this very code; in the service a scheduler calls ``tick()`` on an interval, never overlapping.
+
+Execution is journal-first: an action is written as ``planned`` and committed before it is handed to the
+worker pool, and finished actions are collected on the next tick (at once with the inline pool). On start,
+``reconcile()`` settles actions a crash left ``running`` by looking at the world, never by re-running them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from actuators.base import ActContext, ActSettings, Actuator
+from actuators.pool import WorkerPool
+from daemon.analyzer import Analyzer
+from daemon.incidents import IncidentTracker
+from daemon.logs import get
+from daemon.planner import Plan, Planner
+from knowledge.clock import Clock
+from knowledge.registry import ModelRegistry
+from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import (
+    Action,
+    ActionKind,
+    ActionState,
+    Alias,
+    Decision,
+    IncidentStatus,
+    ModelRecord,
+    Observation,
+)
+from sensors.base import SenseContext, Sensor, SensorSettings
+from sensors.intake import LandingIntake
+
+log = get("heald.loop")
+
+
+@dataclass(slots=True, kw_only=True)
+class TickReport:
+    """What one tick saw and did, for the live view and the tests."""
+
+    at: datetime
+    observations: int = 0
+    opened: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    started: list[int] = field(default_factory=list)
+    finished: list[int] = field(default_factory=list)
+    batches: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopParts:
+    """Everything the loop drives; built by the composition root."""
+
+    store: SqlKnowledgeStore
+    registry: ModelRegistry
+    clock: Clock
+    intake: LandingIntake
+    sensors: list[Sensor]
+    analyzer: Analyzer
+    tracker: IncidentTracker
+    planner: Planner
+    actuators: Mapping[ActionKind, Actuator]
+    pool: WorkerPool
+    sensor_settings: SensorSettings
+    act_settings: Callable[[str], ActSettings]
+    healthy: Callable[[ModelRecord, Observation], bool]
+    stable_after: int = 6
+    is_leader: Callable[[], bool] = lambda: True
+
+
+class Loop:
+    """Runs ticks over the parts it was given."""
+
+    def __init__(self, parts: LoopParts) -> None:
+        self.p = parts
+        self.stopping = False
+
+    # -- the tick -----------------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        now = self.p.clock.now()
+        report = TickReport(at=now)
+        report.finished += self.collect(now)
+        acting = self.p.is_leader() and not self.stopping
+        for model in self.p.store.list_models():
+            self._tick_model(model, now, report, acting)
+        report.finished += self.collect(now)
+        log.debug("tick_completed", observations=report.observations, started=len(report.started))
+        return report
+
+    def _tick_model(self, model: ModelRecord, now: datetime, report: TickReport, acting: bool) -> None:
+        intake = self.p.intake.collect(model, self.p.store, now)
+        ctx = SenseContext(
+            now=now, model=model, registry=self.p.registry, batches=intake.batches, settings=self.p.sensor_settings
+        )
+        observations = list(intake.observations)
+        for sensor in self.p.sensors:
+            observations += self._sense(sensor, ctx)
+        self.p.store.add_observations(observations)
+        report.observations += len(observations)
+        report.batches += len(intake.batches)
+        verdicts = self.p.analyzer.analyze(model, observations, now)
+        changes = self.p.tracker.apply(model, verdicts, now)
+        report.opened += [i.id for i in changes.opened]
+        report.resolved += [i.id for i in changes.resolved]
+        if acting:
+            self._mark_stable(model, now)
+            for incident in self.p.store.active_incidents(model.name):
+                plan = self.p.planner.plan(model, incident, now)
+                if plan is not None:
+                    self._carry_out(model, plan, now, report)
+
+    def _sense(self, sensor: Sensor, ctx: SenseContext) -> list[Observation]:
+        try:
+            return sensor.sense(ctx)
+        except Exception as exc:  # one broken sensor must not blind the others or stop the loop
+            name = type(sensor).__name__
+            log.exception("sensor_failed", model=ctx.model.name, sensor=name)
+            return [ctx.observe("loop", "sensor_failed", 1.0, sensor=name, error=f"{type(exc).__name__}: {exc}")]
+
+    # -- plan and execute ---------------------------------------------------------------------------
+
+    def _carry_out(self, model: ModelRecord, plan: Plan, now: datetime, report: TickReport) -> None:
+        store = self.p.store
+        for action_id in plan.unverified:
+            store.set_outcome(action_id, "not_verified", at=now, detail="symptom persisted after the action")
+        if plan.chosen is None:
+            self._decide(plan, now, None)
+            return
+        action = store.plan_action(
+            model=model.name,
+            kind=plan.chosen.kind,
+            at=now,
+            actor="heald",
+            reason=f"{plan.incident.kind.value}: {plan.incident.summary}",
+            incident_id=plan.incident.id,
+            params=plan.chosen.params,
+            cost=plan.chosen.cost,
+        )
+        self._decide(plan, now, action.id)
+        status = IncidentStatus.ESCALATED if plan.escalate else IncidentStatus.MITIGATING
+        store.update_incident(plan.incident.id, status=status, updated_at=now)
+        if plan.escalate:
+            log.error(
+                "incident_escalated",
+                model=model.name,
+                incident_id=plan.incident.id,
+                kind=plan.incident.kind.value,
+                reason=plan.reason,
+            )
+        self.start(action, model, now)
+        report.started.append(action.id)
+
+    def _decide(self, plan: Plan, now: datetime, action_id: int | None) -> None:
+        previous = self.p.store.decisions(incident_id=plan.incident.id)
+        if action_id is None and previous and previous[-1].reason == plan.reason:
+            return  # the same reason to wait, again: recorded once
+        self.p.store.add_decision(
+            Decision(
+                at=now,
+                model=plan.incident.model,
+                incident_id=plan.incident.id,
+                candidates=[c.as_json() for c in plan.candidates],
+                chosen=plan.chosen.kind.value if plan.chosen else None,
+                reason=plan.reason,
+                action_id=action_id,
+            )
+        )
+
+    def start(self, action: Action, model: ModelRecord, now: datetime) -> None:
+        """Mark a journaled action running and hand it to the pool."""
+        actuator = self.p.actuators.get(action.kind)
+        if actuator is None:
+            self.p.store.transition_action(
+                action.id, ActionState.FAILED, at=now, error=f"no actuator for {action.kind.value}"
+            )
+            return
+        running = self.p.store.transition_action(action.id, ActionState.RUNNING, at=now, detail="handed to the pool")
+        log.info(
+            "action_started",
+            model=model.name,
+            incident_id=action.incident_id,
+            action_id=action.id,
+            kind=action.kind.value,
+            reason=action.reason,
+        )
+        ctx = ActContext(
+            now=now,
+            model=model,
+            registry=self.p.registry,
+            store=self.p.store,
+            settings=self.p.act_settings(model.name),
+        )
+        self.p.pool.submit(action.id, lambda: actuator.execute(running, ctx))
+
+    def collect(self, now: datetime) -> list[int]:
+        """Record the actions the pool finished since the last call."""
+        finished = []
+        for done in self.p.pool.poll():
+            state = ActionState.SUCCEEDED if done.outcome.ok else ActionState.FAILED
+            action = self.p.store.transition_action(
+                done.action_id,
+                state,
+                at=now,
+                detail=done.outcome.detail,
+                error=None if done.outcome.ok else done.outcome.detail,
+                result=done.outcome.result,
+            )
+            event = "action_succeeded" if done.outcome.ok else "action_failed"
+            emit = log.info if done.outcome.ok else log.error
+            emit(
+                event,
+                model=action.model,
+                incident_id=action.incident_id,
+                action_id=action.id,
+                kind=action.kind.value,
+                detail=done.outcome.detail,
+            )
+            finished.append(action.id)
+        return finished
+
+    # -- housekeeping -------------------------------------------------------------------------------
+
+    def _mark_stable(self, model: ModelRecord, now: datetime) -> None:
+        """A champion that served healthy for ``stable_after`` labelled readings becomes a rollback target."""
+        champion = self.p.registry.champion(model.name)
+        if champion is None or champion.stable_at is not None or self.p.store.active_incidents(model.name):
+            return
+        readings = [
+            o
+            for o in self.p.store.observations(model.name, metric="performance", limit=self.p.stable_after * 3)
+            if o.evidence.get("version") == champion.number
+        ][-self.p.stable_after :]
+        if len(readings) == self.p.stable_after and all(self.p.healthy(model, o) for o in readings):
+            self.p.registry.mark_stable(
+                model.name, champion.number, at=now, reason=f"healthy for {len(readings)} labelled readings"
+            )
+            log.info("version_marked_stable", model=model.name, version=champion.number)
+
+    def reconcile(self) -> list[int]:
+        """Settle actions a crash left ``planned`` or ``running``, by looking at what they changed."""
+        now = self.p.clock.now()
+        settled = []
+        for action in self.p.store.actions(states=[ActionState.PLANNED, ActionState.RUNNING]):
+            moved = [m for m in self.p.store.alias_history(action.model, Alias.CHAMPION) if m.action_id == action.id]
+            if moved:
+                self.p.store.transition_action(
+                    action.id,
+                    ActionState.SUCCEEDED,
+                    at=now,
+                    detail=f"reconciled after restart: champion had moved to v{moved[-1].to_version}",
+                )
+            else:
+                self.p.store.transition_action(
+                    action.id, ActionState.ABORTED, at=now, detail="reconciled after restart: no effect found"
+                )
+            log.warning("action_reconciled", model=action.model, action_id=action.id, moved=bool(moved))
+            settled.append(action.id)
+        return settled

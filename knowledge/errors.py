@@ -1,0 +1,43 @@
+"""The exception tree of heald, shared by every layer of the loop.
+
+Every error heald raises on purpose derives from ``HealdError`` and carries a message that names the
+thing that was wrong (a key, a file, a version), so the CLI and the daemon can show it without a
+traceback::
+
+    HealdError
+    ├── ConfigError            a setting is missing, unknown, of the wrong type or out of range
+    ├── StoreError             the knowledge store cannot be reached or migrated
+    ├── NotFoundError          a model, version, incident or action that does not exist
+    ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
+    └── ActionError            a remediation could not be carried out (no target, not better, ...)
+
+The pipeline, which imports nothing of heald, has its own small tree rooted at
+``pipeline.errors.PipelineError`` (malformed data is its ``DataError``); the CLI and daemon treat both
+roots alike.
+"""
+
+from __future__ import annotations
+
+
+class HealdError(Exception):
+    """Root of every error heald raises on purpose."""
+
+
+class ConfigError(HealdError):
+    """A setting is missing, unknown, of the wrong type or out of range."""
+
+
+class StoreError(HealdError):
+    """The knowledge store cannot be reached, opened or migrated."""
+
+
+class NotFoundError(HealdError):
+    """A model, version, incident or action that does not exist."""
+
+
+class ArtifactError(HealdError):
+    """A model file is missing, unreadable, or its sha256 does not match the registry."""
+
+
+class ActionError(HealdError):
+    """A remediation could not be carried out; the message says why (no target, not better, ...)."""

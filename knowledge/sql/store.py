@@ -1,0 +1,810 @@
+"""The knowledge store: every reading, conclusion, decision and action of the loop, and the registry's rows.
+
+One class over SQLAlchemy Core runs unchanged on SQLite (the embedded default) and PostgreSQL (shared by
+several daemons). Each public method is one transaction, so a crash leaves either all of a change or none
+of it; the promotions of the registry go through ``move_alias``, which writes the alias, its history and
+the action journal together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from knowledge.errors import NotFoundError, StoreError
+from knowledge.sql import engine as engines
+from knowledge.sql import schema as t
+from knowledge.values import (
+    JSON,
+    Action,
+    ActionKind,
+    ActionState,
+    Alias,
+    AliasMove,
+    Batch,
+    Decision,
+    Incident,
+    IncidentStatus,
+    ModelRecord,
+    Observation,
+    Severity,
+    Symptom,
+    SymptomKind,
+    Task,
+    Version,
+)
+
+ACTIVE_INCIDENT = (IncidentStatus.OPEN, IncidentStatus.MITIGATING, IncidentStatus.ESCALATED)
+ACTIVE_ACTION = (ActionState.PLANNED, ActionState.RUNNING)
+
+
+class SqlKnowledgeStore:
+    """The knowledge store on any SQLAlchemy URL (``sqlite:///...`` or ``postgresql+psycopg://...``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SqlKnowledgeStore:
+        """Connect, migrate to the newest schema, and return the store; errors name the URL."""
+        engine = engines.create(url)
+        engines.migrate(engine)
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        return engines.safe_url(self.engine.url.render_as_string(hide_password=False))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- models -------------------------------------------------------------------------------------
+
+    def add_model(self, model: ModelRecord) -> ModelRecord:
+        try:
+            with self.engine.begin() as c:
+                c.execute(
+                    insert(t.models).values(
+                        name=model.name,
+                        task=model.task.value,
+                        target=model.target,
+                        features=list(model.features),
+                        created_at=model.created_at,
+                        paused=model.paused,
+                    )
+                )
+        except IntegrityError as exc:
+            raise StoreError(f"model {model.name!r} already exists") from exc
+        return model
+
+    def get_model(self, name: str) -> ModelRecord:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.models).where(t.models.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no model named {name!r}")
+        return _model(row)
+
+    def find_model(self, name: str) -> ModelRecord | None:
+        try:
+            return self.get_model(name)
+        except NotFoundError:
+            return None
+
+    def list_models(self) -> list[ModelRecord]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.models).order_by(t.models.c.name)).all()
+        return [_model(r) for r in rows]
+
+    def set_paused(self, name: str, paused: bool) -> None:
+        with self.engine.begin() as c:
+            done = c.execute(update(t.models).where(t.models.c.name == name).values(paused=paused))
+        if done.rowcount == 0:
+            raise NotFoundError(f"no model named {name!r}")
+
+    # -- versions and aliases -----------------------------------------------------------------------
+
+    def next_version_number(self, model: str) -> int:
+        with self.engine.connect() as c:
+            top = c.execute(select(func.max(t.versions.c.number)).where(t.versions.c.model == model)).scalar()
+        return int(top or 0) + 1
+
+    def add_version(self, version: Version) -> Version:
+        """Record a version whose artifact is already on disk; numbers are unique per model."""
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.versions).values(**_version_values(version)))
+        except IntegrityError as exc:
+            raise StoreError(f"version {version.number} of model {version.model!r} already exists") from exc
+        return version
+
+    def get_version(self, model: str, number: int) -> Version:
+        with self.engine.connect() as c:
+            row = c.execute(
+                select(t.versions).where(t.versions.c.model == model, t.versions.c.number == number)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"model {model!r} has no version {number}")
+        return _version(row)
+
+    def list_versions(self, model: str) -> list[Version]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.versions).where(t.versions.c.model == model).order_by(t.versions.c.number)).all()
+        return [_version(r) for r in rows]
+
+    def aliases(self, model: str) -> dict[Alias, int]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.aliases).where(t.aliases.c.model == model)).all()
+        return {Alias(r.alias): int(r.version) for r in rows}
+
+    def alias(self, model: str, alias: Alias) -> int | None:
+        return self.aliases(model).get(alias)
+
+    def move_alias(
+        self,
+        model: str,
+        alias: Alias,
+        to_version: int | None,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str,
+        action_id: int | None = None,
+        expect_from: int | EllipsisType | None = ...,
+        rolled_back: int | None = None,
+    ) -> AliasMove:
+        """Point ``alias`` at ``to_version`` (or remove it), with its history and journal, in one transaction.
+
+        ``expect_from`` makes the move conditional: if the alias no longer points where the caller saw
+        it, nothing changes and ``StoreError`` says so (a concurrent actor moved it first).
+        ``rolled_back`` marks that version as rolled back in the same transaction.
+        """
+        with self.engine.begin() as c:
+            current = c.execute(
+                select(t.aliases.c.version).where(t.aliases.c.model == model, t.aliases.c.alias == alias)
+            ).scalar()
+            if expect_from is not ... and current != expect_from:
+                raise StoreError(
+                    f"alias {alias} of {model!r} points at {current}, not {expect_from}: moved by someone else"
+                )
+            if to_version is not None:
+                _require_version(c, model, to_version)
+            _write_alias(c, model, alias, current, to_version)
+            move = AliasMove(
+                model=model,
+                alias=alias,
+                from_version=current,
+                to_version=to_version,
+                at=at,
+                actor=actor,
+                reason=reason,
+                action_id=action_id,
+            )
+            c.execute(insert(t.alias_history).values(**_alias_move_values(move)))
+            if rolled_back is not None:
+                c.execute(
+                    update(t.versions)
+                    .where(t.versions.c.model == model, t.versions.c.number == rolled_back)
+                    .values(rolled_back_at=at)
+                )
+            if action_id is not None:
+                c.execute(
+                    insert(t.action_events).values(
+                        action_id=action_id,
+                        at=at,
+                        state="running",
+                        detail=f"{alias} moved from v{current} to v{to_version}: {reason}",
+                    )
+                )
+        return move
+
+    def alias_history(self, model: str, alias: Alias | None = None) -> list[AliasMove]:
+        q = select(t.alias_history).where(t.alias_history.c.model == model)
+        if alias is not None:
+            q = q.where(t.alias_history.c.alias == alias)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(t.alias_history.c.id)).all()
+        return [_alias_move(r) for r in rows]
+
+    def mark_stable(self, model: str, number: int, at: datetime) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                update(t.versions)
+                .where(t.versions.c.model == model, t.versions.c.number == number)
+                .values(stable_at=at)
+            )
+
+    def update_version_profile(self, model: str, number: int, profile: JSON) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                update(t.versions)
+                .where(t.versions.c.model == model, t.versions.c.number == number)
+                .values(profile=profile)
+            )
+
+    # -- observations and symptoms ------------------------------------------------------------------
+
+    def add_observations(self, observations: Iterable[Observation]) -> int:
+        values = [_observation_values(o) for o in observations]
+        if values:
+            with self.engine.begin() as c:
+                c.execute(insert(t.observations), values)
+        return len(values)
+
+    def observations(
+        self,
+        model: str,
+        *,
+        metric: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Observation]:
+        """The newest observations of a model, oldest first."""
+        q = select(t.observations).where(t.observations.c.model == model)
+        if metric is not None:
+            q = q.where(t.observations.c.metric == metric)
+        if since is not None:
+            q = q.where(t.observations.c.at >= since)
+        q = q.order_by(t.observations.c.id.desc()).limit(limit)
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        return [_observation(r) for r in reversed(rows)]
+
+    def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.symptoms).values(**_symptom_values(symptom), incident_id=incident_id))
+
+    def symptoms(self, incident_id: int) -> list[Symptom]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(t.symptoms).where(t.symptoms.c.incident_id == incident_id).order_by(t.symptoms.c.id)
+            ).all()
+        return [_symptom(r) for r in rows]
+
+    # -- incidents ----------------------------------------------------------------------------------
+
+    def open_incident(self, symptom: Symptom) -> Incident:
+        with self.engine.begin() as c:
+            new_id = c.execute(
+                insert(t.incidents).values(
+                    model=symptom.model,
+                    kind=symptom.kind.value,
+                    status=IncidentStatus.OPEN.value,
+                    severity=symptom.severity.value,
+                    summary=symptom.summary,
+                    opened_at=symptom.at,
+                    updated_at=symptom.at,
+                    last_seen_at=symptom.at,
+                    clear_ticks=0,
+                )
+            ).inserted_primary_key
+            assert new_id is not None
+            c.execute(insert(t.symptoms).values(**_symptom_values(symptom), incident_id=new_id[0]))
+        return self.get_incident(int(new_id[0]))
+
+    def update_incident(self, incident_id: int, **changes: Any) -> Incident:
+        allowed = {
+            "status",
+            "severity",
+            "summary",
+            "updated_at",
+            "last_seen_at",
+            "resolved_at",
+            "clear_ticks",
+        }
+        unknown = set(changes) - allowed - {"acked_by"}
+        if unknown:
+            raise ValueError(f"cannot change incident fields {sorted(unknown)}")
+        values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
+        with self.engine.begin() as c:
+            done = c.execute(update(t.incidents).where(t.incidents.c.id == incident_id).values(**values))
+        if done.rowcount == 0:
+            raise NotFoundError(f"no incident {incident_id}")
+        return self.get_incident(incident_id)
+
+    def get_incident(self, incident_id: int) -> Incident:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+        if row is None:
+            raise NotFoundError(f"no incident {incident_id}")
+        return _incident(row)
+
+    def active_incidents(self, model: str | None = None) -> list[Incident]:
+        q = select(t.incidents).where(t.incidents.c.status.in_([s.value for s in ACTIVE_INCIDENT]))
+        if model is not None:
+            q = q.where(t.incidents.c.model == model)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(t.incidents.c.id)).all()
+        return [_incident(r) for r in rows]
+
+    def list_incidents(
+        self, *, model: str | None = None, status: Sequence[str] | None = None, limit: int = 100
+    ) -> list[Incident]:
+        """The newest incidents first."""
+        q = select(t.incidents)
+        if model is not None:
+            q = q.where(t.incidents.c.model == model)
+        if status:
+            q = q.where(t.incidents.c.status.in_(list(status)))
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(t.incidents.c.id.desc()).limit(limit)).all()
+        return [_incident(r) for r in rows]
+
+    # -- actions and their journal ------------------------------------------------------------------
+
+    def plan_action(
+        self,
+        *,
+        model: str,
+        kind: ActionKind,
+        at: datetime,
+        actor: str,
+        reason: str,
+        incident_id: int | None = None,
+        params: JSON | None = None,
+        cost: float = 0.0,
+    ) -> Action:
+        """Write an action to the journal as ``planned``; it runs only after this row is committed."""
+        with self.engine.begin() as c:
+            new_id = c.execute(
+                insert(t.actions).values(
+                    incident_id=incident_id,
+                    model=model,
+                    kind=kind.value,
+                    params=params or {},
+                    state=ActionState.PLANNED.value,
+                    cost=cost,
+                    actor=actor,
+                    reason=reason,
+                    planned_at=at,
+                    result={},
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            c.execute(insert(t.action_events).values(action_id=new_id, at=at, state="planned", detail=reason))
+        return self.get_action(int(new_id))
+
+    def transition_action(
+        self,
+        action_id: int,
+        state: ActionState,
+        *,
+        at: datetime,
+        detail: str = "",
+        error: str | None = None,
+        result: JSON | None = None,
+        outcome: str | None = None,
+    ) -> Action:
+        """Move an action to ``state`` and journal why; a finished action never moves again."""
+        with self.engine.begin() as c:
+            current = c.execute(select(t.actions.c.state).where(t.actions.c.id == action_id)).scalar()
+            if current is None:
+                raise NotFoundError(f"no action {action_id}")
+            if ActionState(current).finished:
+                raise StoreError(f"action {action_id} already {current}; it cannot become {state}")
+            values: dict[str, Any] = {"state": state.value}
+            if state is ActionState.RUNNING:
+                values["started_at"] = at
+            if state.finished:
+                values["finished_at"] = at
+            if error is not None:
+                values["error"] = error
+            if result is not None:
+                values["result"] = result
+            if outcome is not None:
+                values["outcome"] = outcome
+            c.execute(update(t.actions).where(t.actions.c.id == action_id).values(**values))
+            c.execute(
+                insert(t.action_events).values(
+                    action_id=action_id, at=at, state=state.value, detail=detail or error or ""
+                )
+            )
+        return self.get_action(action_id)
+
+    def set_outcome(self, action_id: int, outcome: str, *, at: datetime, detail: str) -> None:
+        """Record whether a finished action's effect was verified on later ticks."""
+        with self.engine.begin() as c:
+            c.execute(update(t.actions).where(t.actions.c.id == action_id).values(outcome=outcome))
+            c.execute(
+                insert(t.action_events).values(action_id=action_id, at=at, state=f"outcome:{outcome}", detail=detail)
+            )
+
+    def get_action(self, action_id: int) -> Action:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.actions).where(t.actions.c.id == action_id)).first()
+        if row is None:
+            raise NotFoundError(f"no action {action_id}")
+        return _action(row)
+
+    def actions(
+        self,
+        *,
+        model: str | None = None,
+        incident_id: int | None = None,
+        kind: ActionKind | None = None,
+        states: Sequence[ActionState] | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[Action]:
+        """Actions matching every given filter, oldest first."""
+        q = select(t.actions)
+        if model is not None:
+            q = q.where(t.actions.c.model == model)
+        if incident_id is not None:
+            q = q.where(t.actions.c.incident_id == incident_id)
+        if kind is not None:
+            q = q.where(t.actions.c.kind == kind.value)
+        if states:
+            q = q.where(t.actions.c.state.in_([s.value for s in states]))
+        if since is not None:
+            q = q.where(t.actions.c.planned_at >= since)
+        q = q.order_by(t.actions.c.id.desc()).limit(limit)
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        return [_action(r) for r in reversed(rows)]
+
+    def action_events(self, action_id: int) -> list[JSON]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(t.action_events).where(t.action_events.c.action_id == action_id).order_by(t.action_events.c.id)
+            ).all()
+        return [{"at": r.at, "state": r.state, "detail": r.detail} for r in rows]
+
+    def add_decision(self, decision: Decision) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                insert(t.decisions).values(
+                    at=decision.at,
+                    model=decision.model,
+                    incident_id=decision.incident_id,
+                    chosen=decision.chosen,
+                    reason=decision.reason,
+                    candidates=decision.candidates,
+                    action_id=decision.action_id,
+                )
+            )
+
+    def decisions(self, *, incident_id: int | None = None, model: str | None = None) -> list[Decision]:
+        q = select(t.decisions)
+        if incident_id is not None:
+            q = q.where(t.decisions.c.incident_id == incident_id)
+        if model is not None:
+            q = q.where(t.decisions.c.model == model)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(t.decisions.c.id)).all()
+        return [
+            Decision(
+                at=r.at,
+                model=r.model,
+                incident_id=r.incident_id,
+                candidates=list(r.candidates),
+                chosen=r.chosen,
+                reason=r.reason,
+                action_id=r.action_id,
+            )
+            for r in rows
+        ]
+
+    # -- batches ------------------------------------------------------------------------------------
+
+    def add_batch(
+        self,
+        *,
+        model: str,
+        received_at: datetime,
+        source: str,
+        path: str,
+        rows: int,
+        labelled: bool,
+        fingerprint: str,
+        status: str = "accepted",
+        reason: str = "",
+    ) -> Batch:
+        with self.engine.begin() as c:
+            new_id = c.execute(
+                insert(t.batches).values(
+                    model=model,
+                    received_at=received_at,
+                    source=source,
+                    path=path,
+                    rows=rows,
+                    labelled=labelled,
+                    fingerprint=fingerprint,
+                    status=status,
+                    reason=reason,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return Batch(
+            id=int(new_id),
+            model=model,
+            received_at=received_at,
+            source=source,
+            path=path,
+            rows=rows,
+            labelled=labelled,
+            fingerprint=fingerprint,
+            status=status,
+            reason=reason,
+        )
+
+    def batches(
+        self,
+        model: str,
+        *,
+        since: datetime | None = None,
+        after_id: int | None = None,
+        labelled: bool | None = None,
+        status: str | None = "accepted",
+        limit: int = 1000,
+    ) -> list[Batch]:
+        """The newest matching batches, oldest first."""
+        q = select(t.batches).where(t.batches.c.model == model)
+        if since is not None:
+            q = q.where(t.batches.c.received_at >= since)
+        if after_id is not None:
+            q = q.where(t.batches.c.id > after_id)
+        if labelled is not None:
+            q = q.where(t.batches.c.labelled == labelled)
+        if status is not None:
+            q = q.where(t.batches.c.status == status)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
+        return [_batch(r) for r in reversed(rows)]
+
+    # -- operator controls: pauses and silences -----------------------------------------------------
+
+    def add_control(
+        self,
+        *,
+        model: str,
+        kind: str,
+        at: datetime,
+        actor: str,
+        reason: str,
+        symptom: SymptomKind | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                insert(t.controls).values(
+                    model=model,
+                    kind=kind,
+                    symptom=symptom.value if symptom else None,
+                    until=until,
+                    actor=actor,
+                    reason=reason,
+                    created_at=at,
+                )
+            )
+
+    def silenced(self, model: str, kind: SymptomKind, now: datetime) -> bool:
+        """Whether an operator silenced this symptom kind on this model (or all kinds) at ``now``."""
+        q = select(func.count()).where(
+            t.controls.c.model == model,
+            t.controls.c.kind == "silence",
+            or_(t.controls.c.symptom.is_(None), t.controls.c.symptom == kind.value),
+            or_(t.controls.c.until.is_(None), t.controls.c.until > now),
+            t.controls.c.created_at <= now,
+        )
+        with self.engine.connect() as c:
+            return bool(c.execute(q).scalar())
+
+    def last_control(self, model: str, kind: str) -> datetime | None:
+        """When an operator last gave this control (``pause``, ``resume``, ``silence``) for the model."""
+        q = select(func.max(t.controls.c.created_at)).where(t.controls.c.model == model, t.controls.c.kind == kind)
+        with self.engine.connect() as c:
+            value = c.execute(q).scalar()
+        return value if isinstance(value, datetime) else None
+
+    # -- leases -------------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, *, at: datetime, ttl_seconds: float) -> int | None:
+        """Take or renew the lease; returns its epoch when ``holder`` holds it, else None."""
+        try:
+            with self.engine.begin() as c:
+                row = c.execute(select(t.leases).where(t.leases.c.name == name).with_for_update()).first()
+                if row is None:
+                    c.execute(insert(t.leases).values(name=name, holder=holder, epoch=1, renewed_at=at))
+                    return 1
+                expired = (at - row.renewed_at).total_seconds() > ttl_seconds
+                if row.holder == holder or expired:
+                    epoch = int(row.epoch) + (0 if row.holder == holder else 1)
+                    c.execute(
+                        update(t.leases)
+                        .where(and_(t.leases.c.name == name, t.leases.c.epoch == row.epoch))
+                        .values(holder=holder, epoch=epoch, renewed_at=at)
+                    )
+                    return epoch
+                return None
+        except (IntegrityError, OperationalError):
+            return None
+
+
+def _require_version(c: Connection, model: str, number: int) -> None:
+    found = c.execute(select(t.versions.c.id).where(t.versions.c.model == model, t.versions.c.number == number)).first()
+    if found is None:
+        raise NotFoundError(f"model {model!r} has no version {number}")
+
+
+def _write_alias(c: Connection, model: str, alias: Alias, current: int | None, to: int | None) -> None:
+    where = and_(t.aliases.c.model == model, t.aliases.c.alias == alias.value)
+    if to is None:
+        c.execute(t.aliases.delete().where(where))
+    elif current is None:
+        c.execute(insert(t.aliases).values(model=model, alias=alias.value, version=to))
+    else:
+        c.execute(update(t.aliases).where(where).values(version=to))
+
+
+# -- row <-> value ------------------------------------------------------------------------------------
+
+
+def _model(r: Row[Any]) -> ModelRecord:
+    return ModelRecord(
+        name=r.name,
+        task=Task(r.task),
+        target=r.target,
+        features=list(r.features),
+        created_at=r.created_at,
+        paused=bool(r.paused),
+    )
+
+
+def _version_values(v: Version) -> dict[str, Any]:
+    return {
+        "model": v.model,
+        "number": v.number,
+        "artifact": v.artifact,
+        "sha256": v.sha256,
+        "params": v.params,
+        "metrics": v.metrics,
+        "data_fingerprint": v.data_fingerprint,
+        "reference": v.reference,
+        "profile": v.profile,
+        "health": v.health,
+        "created_by": v.created_by,
+        "created_at": v.created_at,
+        "stable_at": v.stable_at,
+        "rolled_back_at": v.rolled_back_at,
+    }
+
+
+def _version(r: Row[Any]) -> Version:
+    return Version(
+        model=r.model,
+        number=int(r.number),
+        artifact=r.artifact,
+        sha256=r.sha256,
+        params=dict(r.params),
+        metrics=dict(r.metrics),
+        data_fingerprint=r.data_fingerprint,
+        reference=r.reference,
+        profile=dict(r.profile),
+        health=r.health,
+        created_by=r.created_by,
+        created_at=r.created_at,
+        stable_at=r.stable_at,
+        rolled_back_at=r.rolled_back_at,
+    )
+
+
+def _alias_move_values(m: AliasMove) -> dict[str, Any]:
+    return {
+        "model": m.model,
+        "alias": m.alias.value,
+        "from_version": m.from_version,
+        "to_version": m.to_version,
+        "at": m.at,
+        "actor": m.actor,
+        "reason": m.reason,
+        "action_id": m.action_id,
+    }
+
+
+def _alias_move(r: Row[Any]) -> AliasMove:
+    return AliasMove(
+        model=r.model,
+        alias=Alias(r.alias),
+        from_version=r.from_version,
+        to_version=r.to_version,
+        at=r.at,
+        actor=r.actor,
+        reason=r.reason,
+        action_id=r.action_id,
+    )
+
+
+def _observation_values(o: Observation) -> dict[str, Any]:
+    return {
+        "at": o.at,
+        "model": o.model,
+        "source": o.source,
+        "metric": o.metric,
+        "value": float(o.value),
+        "evidence": o.evidence,
+    }
+
+
+def _observation(r: Row[Any]) -> Observation:
+    return Observation(
+        at=r.at, model=r.model, source=r.source, metric=r.metric, value=r.value, evidence=dict(r.evidence)
+    )
+
+
+def _symptom_values(s: Symptom) -> dict[str, Any]:
+    return {
+        "at": s.at,
+        "model": s.model,
+        "kind": s.kind.value,
+        "severity": s.severity.value,
+        "score": float(s.score),
+        "summary": s.summary,
+        "evidence": s.evidence,
+    }
+
+
+def _symptom(r: Row[Any]) -> Symptom:
+    return Symptom(
+        at=r.at,
+        model=r.model,
+        kind=SymptomKind(r.kind),
+        severity=Severity(r.severity),
+        score=r.score,
+        summary=r.summary,
+        evidence=dict(r.evidence),
+    )
+
+
+def _incident(r: Row[Any]) -> Incident:
+    return Incident(
+        id=int(r.id),
+        model=r.model,
+        kind=SymptomKind(r.kind),
+        status=IncidentStatus(r.status),
+        severity=Severity(r.severity),
+        summary=r.summary,
+        opened_at=r.opened_at,
+        updated_at=r.updated_at,
+        last_seen_at=r.last_seen_at,
+        resolved_at=r.resolved_at,
+        clear_ticks=int(r.clear_ticks),
+        acked_by=r.acked_by,
+    )
+
+
+def _action(r: Row[Any]) -> Action:
+    return Action(
+        id=int(r.id),
+        incident_id=r.incident_id,
+        model=r.model,
+        kind=ActionKind(r.kind),
+        params=dict(r.params),
+        state=ActionState(r.state),
+        cost=float(r.cost),
+        actor=r.actor,
+        reason=r.reason,
+        planned_at=r.planned_at,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        error=r.error,
+        result=dict(r.result),
+        outcome=r.outcome,
+    )
+
+
+def _batch(r: Row[Any]) -> Batch:
+    return Batch(
+        id=int(r.id),
+        model=r.model,
+        received_at=r.received_at,
+        source=r.source,
+        path=r.path,
+        rows=int(r.rows),
+        labelled=bool(r.labelled),
+        fingerprint=r.fingerprint,
+        status=r.status,
+        reason=r.reason,
+    )

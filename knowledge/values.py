@@ -1,0 +1,208 @@
+"""Value objects the loop passes between its stages and keeps in the knowledge store.
+
+They are frozen and keyword-only, so a reading, a conclusion or a decision cannot change after it was
+made; the store turns them into rows and back. Names follow the vocabulary of ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+class Task(StrEnum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+class Alias(StrEnum):
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    STABLE = "stable"
+
+
+class SymptomKind(StrEnum):
+    DATA_DRIFT = "data_drift"
+    PERFORMANCE_DROP = "performance_drop"
+    DATA_QUALITY = "data_quality"
+    ARTIFACT_CORRUPT = "artifact_corrupt"
+    PIPELINE_FAILED = "pipeline_failed"
+    BACKLOG = "backlog"
+    HOST_PRESSURE = "host_pressure"
+    ANOMALY = "anomaly"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    MITIGATING = "mitigating"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+
+
+class ActionKind(StrEnum):
+    RETRAIN = "retrain"
+    RERUN = "rerun"
+    ROLLBACK = "rollback"
+    SCALE = "scale"
+    ALERT = "alert"
+
+
+class ActionState(StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+    @property
+    def finished(self) -> bool:
+        return self in {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.ABORTED}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRecord:
+    """A model under management: its task, target and the settings it was created with."""
+
+    name: str
+    task: Task
+    target: str
+    created_at: datetime
+    features: list[str] = field(default_factory=list)
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Version:
+    """An immutable trained artifact of a model, with what it takes to verify and compare it."""
+
+    model: str
+    number: int
+    artifact: str
+    sha256: str
+    created_at: datetime
+    params: JSON = field(default_factory=dict)
+    metrics: JSON = field(default_factory=dict)
+    data_fingerprint: str = ""
+    reference: str = ""
+    profile: JSON = field(default_factory=dict)
+    health: str = "healthy"
+    created_by: str = "operator"
+    stable_at: datetime | None = None
+    rolled_back_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AliasMove:
+    """One move of an alias: from which version to which, when, by whom and why."""
+
+    model: str
+    alias: Alias
+    from_version: int | None
+    to_version: int | None
+    at: datetime
+    actor: str
+    reason: str
+    action_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """One sensor reading."""
+
+    at: datetime
+    model: str
+    source: str
+    metric: str
+    value: float
+    evidence: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Symptom:
+    """What the analyzer concluded from observations, with the evidence that led there."""
+
+    at: datetime
+    model: str
+    kind: SymptomKind
+    severity: Severity
+    score: float
+    summary: str
+    evidence: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incident:
+    """Symptoms of one kind on one model, grouped over time."""
+
+    id: int
+    model: str
+    kind: SymptomKind
+    status: IncidentStatus
+    severity: Severity
+    summary: str
+    opened_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None = None
+    clear_ticks: int = 0
+    acked_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """A remediation and where it stands in its journal."""
+
+    id: int
+    model: str
+    kind: ActionKind
+    state: ActionState
+    planned_at: datetime
+    actor: str
+    reason: str
+    incident_id: int | None = None
+    params: JSON = field(default_factory=dict)
+    cost: float = 0.0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    result: JSON = field(default_factory=dict)
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """What the planner weighed for an incident and what it chose."""
+
+    at: datetime
+    model: str
+    incident_id: int | None
+    candidates: list[JSON]
+    chosen: str | None
+    reason: str
+    action_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """A chunk of incoming rows, archived as a file; quarantined batches keep their reason."""
+
+    id: int
+    model: str
+    received_at: datetime
+    source: str
+    path: str
+    rows: int
+    labelled: bool
+    fingerprint: str
+    status: str = "accepted"
+    reason: str = ""

@@ -1,0 +1,27 @@
+"""Artifact sensor: is the champion's model file present, and does it still match its sha256?
+
+A file damaged on disk would serve until the next restart and then fail; noticing it now lets the loop
+roll back to a stable version while the served model still works.
+"""
+
+from __future__ import annotations
+
+from knowledge.errors import ArtifactError
+from knowledge.values import Observation
+from sensors.base import SenseContext
+
+SOURCE = "artifact"
+
+
+class ArtifactSensor:
+    """Reports ``artifact_ok`` = 1 when the champion's file verifies, 0 with the reason when it does not."""
+
+    def sense(self, ctx: SenseContext) -> list[Observation]:
+        champion = ctx.champion
+        if champion is None:
+            return [ctx.observe(SOURCE, "artifact_ok", 0.0, reason="model has no champion")]
+        try:
+            ctx.registry.verify(champion)
+        except ArtifactError as exc:
+            return [ctx.observe(SOURCE, "artifact_ok", 0.0, version=champion.number, reason=str(exc))]
+        return [ctx.observe(SOURCE, "artifact_ok", 1.0, version=champion.number)]

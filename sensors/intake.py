@@ -1,0 +1,128 @@
+"""Intake: batches dropped in the landing folder become archived, recorded batches the sensors read.
+
+Producers write ``landing/<model>/<name>.csv`` or ``.parquet`` (write to a dot-file or ``*.part`` first and
+rename, so heald never reads half a file). Each file is read, checked against the model's schema, recorded,
+then moved to the archive; a file that cannot be used is moved to the quarantine folder with a
+``.reason.json`` beside it. No file is deleted and no row is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from knowledge.artifacts import write_atomic
+from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import ModelRecord, Observation
+from pipeline.errors import DataError
+from pipeline.fingerprint import fingerprint
+from pipeline.ingest import read_table
+from sensors.base import LoadedBatch
+
+SOURCE = "intake"
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intake:
+    """What one pass over a model's landing folder produced."""
+
+    batches: list[LoadedBatch]
+    observations: list[Observation]
+
+
+def schema_problem(frame: pd.DataFrame, model: ModelRecord) -> str | None:
+    """Why these rows cannot be used for ``model``, or None."""
+    if frame.empty:
+        return "the file has a header but no rows"
+    missing = [c for c in model.features if c not in frame.columns]
+    if missing:
+        return f"missing columns {missing}"
+    if frame.columns.duplicated().any():
+        return f"duplicated columns {sorted(set(frame.columns[frame.columns.duplicated()]))}"
+    return None
+
+
+class LandingIntake:
+    """Moves files from ``landing/<model>/`` to the archive or the quarantine, recording each batch."""
+
+    def __init__(self, landing: Path, archive: Path, quarantine: Path) -> None:
+        self.landing = landing
+        self.archive = archive
+        self.quarantine = quarantine
+
+    def collect(self, model: ModelRecord, store: SqlKnowledgeStore, now: datetime) -> Intake:
+        folder = self.landing / model.name
+        batches: list[LoadedBatch] = []
+        observations: list[Observation] = []
+        if not folder.is_dir():
+            return Intake(batches=[], observations=[])
+        for path in sorted(p for p in folder.iterdir() if _ready(p)):
+            loaded, observation = self._take(path, model, store, now)
+            observations.append(observation)
+            if loaded is not None:
+                batches.append(loaded)
+        return Intake(batches=batches, observations=observations)
+
+    def _take(
+        self, path: Path, model: ModelRecord, store: SqlKnowledgeStore, now: datetime
+    ) -> tuple[LoadedBatch | None, Observation]:
+        stamp = now.strftime("%Y%m%dT%H%M%S")
+        try:
+            frame = read_table(path)
+            problem = schema_problem(frame, model)
+            if problem:
+                raise DataError(f"{path.name}: {problem}")
+        except DataError as exc:
+            where = self._quarantine(path, model.name, stamp, str(exc), now)
+            store.add_batch(
+                model=model.name,
+                received_at=now,
+                source="landing",
+                path=str(where),
+                rows=0,
+                labelled=False,
+                fingerprint="",
+                status="quarantined",
+                reason=str(exc),
+            )
+            return None, _observe(now, model.name, "batch_quarantined", 1.0, file=path.name, reason=str(exc))
+        labelled = model.target in frame.columns and bool(frame[model.target].notna().any())
+        target = self.archive / model.name / f"{stamp}-{path.name}"
+        batch = store.add_batch(
+            model=model.name,
+            received_at=now,
+            source="landing",
+            path=str(target),
+            rows=len(frame),
+            labelled=labelled,
+            fingerprint=fingerprint(frame),
+        )
+        _move(path, target)
+        observation = _observe(now, model.name, "batch_rows", float(len(frame)), file=path.name, labelled=labelled)
+        return LoadedBatch(batch=batch, frame=frame), observation
+
+    def _quarantine(self, path: Path, model: str, stamp: str, reason: str, now: datetime) -> Path:
+        target = self.quarantine / model / f"{stamp}-{path.name}"
+        _move(path, target)
+        note = {"file": path.name, "reason": reason, "at": now.isoformat(), "model": model}
+        write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(note, indent=2).encode())
+        return target
+
+
+def _ready(path: Path) -> bool:
+    return path.is_file() and path.suffix in SUFFIXES and not path.name.startswith(".")
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(source), str(target))
+
+
+def _observe(now: datetime, model: str, metric: str, value: float, **evidence: object) -> Observation:
+    return Observation(at=now, model=model, source=SOURCE, metric=metric, value=value, evidence=dict(evidence))
