@@ -105,9 +105,13 @@ class RetrainActuator:
 
     @staticmethod
     def _champion_score(ctx: ActContext, judge: pd.DataFrame, metric: str) -> float | None:
-        """The champion's score on the judging rows; None if it cannot load (any healthy challenger wins)."""
+        """The champion's score on the judging rows; None if its file does not verify (any challenger wins).
+
+        The registry may still hold a damaged or deleted champion in memory, but a restarted daemon could not
+        load it, so it is not a model to keep.
+        """
         champion = ctx.registry.champion(ctx.model.name)
-        if champion is None:
+        if champion is None or not ctx.registry.verifies(champion):
             return None
         try:
             estimator = ctx.registry.load(champion)
