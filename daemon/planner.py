@@ -191,8 +191,8 @@ class Planner:
         return Candidate(kind=ActionKind.ROLLBACK, cost=cost, feasible=True, why=f"stable v{target.number} verifies")
 
     def _came_with(self, champion: Version, incident: Incident) -> bool:
-        """Whether the incident began after ``champion`` was made, with its very first labelled reading."""
-        if champion.stable_at is not None or incident.opened_at < champion.created_at:
+        """Whether the incident began after ``champion`` was made (not in the same tick), with its first reading."""
+        if champion.stable_at is not None or incident.opened_at <= champion.created_at:
             return False
         symptoms = self.store.symptoms(incident.id)
         latest = symptoms[-1].evidence if symptoms else {}
