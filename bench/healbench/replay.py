@@ -191,12 +191,6 @@ class HealdSystem:
             incident = self.heald.store.get_incident(incident_id)
             self.events.append(Event(batch=index, what="resolved", detail=incident.kind.value))
 
-    def tick_only(self, index: int) -> None:
-        """A tick with no new batch (used by fault runs while waiting)."""
-        now = self.clock.advance(timedelta(seconds=TICK_SECONDS))
-        self.ticks[now] = index
-        self.heald.loop.tick()
-
     # -- what it did ---------------------------------------------------------------------------------
 
     def actions(self, kind: ActionKind | None = None) -> list[Any]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from healbench import measures
 from healbench.peers import AdaptiveRandomForest, Oracle, Peer, Scheduled, Static
-from healbench.replay import Event, HealdSystem, Knobs
+from healbench.replay import MODEL, Event, HealdSystem, Knobs
 from healbench.streams import TARGET, Stream
 from knowledge.values import ActionKind
 from pipeline.features import infer_spec
@@ -54,21 +54,7 @@ def run(stream: Stream, state: Path, knobs: Knobs, seed: int, systems: set[str] 
 
 
 def _race(stream: Stream, heald: HealdSystem, knobs: Knobs, seed: int, systems: set[str] | None) -> Outcome:
-    params = TrainParams(n_estimators=knobs.n_estimators, random_state=seed, n_jobs=2)
-    fit = refit(stream, params)
-    features = stream.features
-    every = max(1, round(stream.warmup / stream.batch_rows))
-    min_rows = heald.heald.settings.policy.min_retrain_rows
-    peers: list[Peer] = [
-        Static(heald.static_model, features),
-        Scheduled(heald.static_model, features, fit, every=every),
-        Oracle(heald.static_model, features, fit, stream, min_rows=min_rows),
-    ]
-    if systems is None or "arf" in systems:
-        peers.append(AdaptiveRandomForest(stream, seed=seed))
-    if systems is not None:
-        peers = [p for p in peers if p.name in systems]
-    everyone: list[Any] = [heald, *peers]
+    everyone: list[Any] = [heald, *_peers(stream, heald, knobs, seed, systems)]
     tracks = {s.name: measures.Track(system=s.name) for s in everyone}
     batches = stream.batches()
     for index, batch in enumerate(batches):
@@ -82,31 +68,16 @@ def _race(stream: Stream, heald: HealdSystem, knobs: Knobs, seed: int, systems: 
     delays, false_alarms = measures.detections(stream, heald.incidents())
     rows = []
     for system in everyone:
-        track = tracks[system.name]
-        row: dict[str, Any] = {
-            "stream": stream.name,
-            "system": system.name,
-            "task": stream.task,
-            "metric": "accuracy" if stream.task == "classification" else "r2",
-            "accuracy": measures.overall(stream, batches, track),
-            "sick_share": measures.sick_share(track, heald.floor),
-            "retrains": system.retrains,
-            "false_alarms": false_alarms if system is heald else 0,
-            "detection_delays": delays if system is heald else None,
-            "compute_seconds": system.compute_seconds,
-            "wall_seconds": track.wall_seconds,
-            "threshold": heald.floor,
-            "batches": len(batches),
-            "drifts": len(stream.drifts),
-        }
-        if isinstance(system, AdaptiveRandomForest):
-            row["retrains"] = None  # it learns every row; its tree resets are reported apart
-            row["tree_resets"] = system.tree_resets
-            row["compute_seconds"] = system.compute_seconds + system.warmup_seconds
+        row = _row(stream, batches, system, tracks[system.name], heald.floor)
         if system is heald:
-            row["incidents"] = len(heald.incidents())
-            row["rollbacks"] = len(heald.actions(ActionKind.ROLLBACK))
-            row["versions"] = len(heald.heald.store.list_versions("stream"))
+            row |= {
+                "false_alarms": false_alarms,
+                "detection_delays": delays,
+                "incidents": len(heald.incidents()),
+                "rollbacks": len(heald.actions(ActionKind.ROLLBACK)),
+                "versions": len(heald.heald.store.list_versions(MODEL)),
+                "tick_ms": 1000 * sum(heald.tick_wall) / max(len(heald.tick_wall), 1),
+            }
         rows.append({k: measures.rounded(v) for k, v in row.items()})
     return Outcome(
         stream=stream,
@@ -116,3 +87,45 @@ def _race(stream: Stream, heald: HealdSystem, knobs: Knobs, seed: int, systems: 
         events=list(heald.events),
         retrains={s.name: list(s.retrain_batches) for s in everyone},
     )
+
+
+def _peers(stream: Stream, heald: HealdSystem, knobs: Knobs, seed: int, systems: set[str] | None) -> list[Peer]:
+    """Every peer starts from heald's first model and refits with heald's own pipeline and forest."""
+    fit = refit(stream, TrainParams(n_estimators=knobs.n_estimators, random_state=seed, n_jobs=2))
+    first, features = heald.static_model, stream.features
+    every = max(1, round(stream.warmup / stream.batch_rows))
+    min_rows = heald.heald.settings.policy.min_retrain_rows
+    peers: list[Peer] = [
+        Static(first, features),
+        Scheduled(first, features, fit, every=every),
+        Oracle(first, features, fit, stream, min_rows=min_rows),
+    ]
+    if systems is None or "arf" in systems:
+        peers.append(AdaptiveRandomForest(stream, seed=seed))
+    return [p for p in peers if systems is None or p.name in systems]
+
+
+def _row(
+    stream: Stream, batches: list[pd.DataFrame], system: Any, track: measures.Track, floor: float
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "stream": stream.name,
+        "system": system.name,
+        "task": stream.task,
+        "metric": "accuracy" if stream.task == "classification" else "r2",
+        "accuracy": measures.overall(stream, batches, track),
+        "sick_share": measures.sick_share(track, floor),
+        "retrains": system.retrains,
+        "false_alarms": 0,  # peers raise no alarms; heald's row replaces this
+        "detection_delays": None,
+        "compute_seconds": system.compute_seconds,
+        "wall_seconds": track.wall_seconds,
+        "threshold": floor,
+        "batches": len(batches),
+        "drifts": len(stream.drifts),
+    }
+    if isinstance(system, AdaptiveRandomForest):
+        row["retrains"] = None  # it learns every row; its tree resets are reported apart
+        row["tree_resets"] = system.tree_resets
+        row["compute_seconds"] = system.compute_seconds + system.warmup_seconds
+    return row

@@ -233,3 +233,18 @@ def test_a_failed_retrain_for_data_drift_escalates(world: World) -> None:
     plan = world.plan(incident, 4)
     assert plan.escalate
     assert plan.chosen is not None and plan.chosen.kind is ActionKind.ALERT
+
+
+def test_no_rollback_of_a_champion_made_in_the_incidents_own_tick(world: World) -> None:
+    """A retrain that answered the incident in the tick it opened made a champion younger than the drop."""
+    for tick in (1, 2):
+        world.reading(tick, 1, 0.5)
+        world.batch(tick)
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 2, version=1, first=1)
+    v2 = world.deploy(2)
+    for tick in (3, 4):
+        world.reading(tick, v2, 0.5)
+        world.batch(tick)
+    world.symptom(SymptomKind.PERFORMANCE_DROP, 4, version=v2, first=3, incident=incident)
+    plan = world.plan(incident, 4)
+    assert "did not come with champion v2" in candidate(plan, ActionKind.ROLLBACK)
