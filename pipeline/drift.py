@@ -150,7 +150,9 @@ def compare(
             results.append(_categorical_test(name, role, ref, values, settings))
     tested = [r for r in results if isinstance(r, _Tested)]
     skipped = [r for r in results if isinstance(r, ColumnDrift)]
-    return DriftReport(rows=len(current), columns=_decide(tested, settings.alpha) + skipped, settings=settings)
+    order = {(name, role): i for i, (name, role, _, _) in enumerate(pending)}
+    columns = sorted(_decide(tested, settings.alpha) + skipped, key=lambda c: order[(c.column, c.role)])
+    return DriftReport(rows=len(current), columns=columns, settings=settings)
 
 
 def holm(pvalues: np.ndarray, alpha: float) -> np.ndarray:
