@@ -89,8 +89,9 @@ class Analyzer:
 
     def _anomaly(self, model: ModelRecord, fresh: list[Observation], now: datetime, verdicts: Verdicts) -> None:
         assert self.anomaly is not None
-        healthy = not any(verdicts.values()) and not self.store.active_incidents(model.name)
-        judged, symptom = self.anomaly.assess(model.name, fresh, now, healthy)
+        ruled = any(verdicts.values())
+        healthy = not ruled and not self.store.active_incidents(model.name)
+        judged, symptom = self.anomaly.assess(model.name, fresh, now, healthy, ruled)
         if judged:
             verdicts[SymptomKind.ANOMALY] = symptom
 

@@ -5,9 +5,12 @@ while the confidence estimate is a little down and batches shrink). Each tick wi
 vector: the values of ``VECTOR_METRICS`` (a metric absent this tick keeps its last value).
 
 ``ObservationAnomalyDetector`` is a scikit-learn estimator (``fit`` returns self, learned attributes end in
-``_``, ``score_samples``/``predict`` take a batch of rows). Its threshold comes from *out-of-fold* scores
-(each half of the history scored by a forest grown on the other half) less a tolerance, because a forest
-scores the very rows it was grown on as more normal than it will ever score a new healthy row.
+``_``, ``score_samples``/``predict`` take a batch of rows). Its threshold is a low quantile of *out-of-fold*
+scores (each half of the history scored by a forest grown on the other half) less a tolerance, because a
+forest scores the very rows it was grown on as more normal than it will ever score a new healthy row.
+A forest's score saturates outside the range it was grown on (a point far beyond the edge lands in the
+same leaves as the edge), so a row more than ``max_deviation`` interquartile ranges from the healthy
+median has its score lowered by the excess: far-out values are anomalous however the trees split.
 
 ``AnomalyWatch`` keeps each model's healthy history (ticks without symptoms or open incidents, rebuilt from
 the knowledge store after a restart), waits for ``warmup`` vectors, refits every ``refit_every`` new ones,
@@ -47,9 +50,18 @@ SUMMED = frozenset({"data_quality", "batch_rows"})  # several batches a tick add
 class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     """IsolationForest with a threshold set on out-of-fold scores of its (healthy) training rows."""
 
-    def __init__(self, n_estimators: int = 100, tolerance: float = 0.05, random_state: int | None = 0) -> None:
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        quantile: float = 0.01,
+        tolerance: float = 0.02,
+        max_deviation: float = 8.0,
+        random_state: int | None = 0,
+    ) -> None:
         self.n_estimators = n_estimators
+        self.quantile = quantile
         self.tolerance = tolerance
+        self.max_deviation = max_deviation
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> ObservationAnomalyDetector:  # noqa: N803 (scikit-learn's name)
@@ -58,7 +70,7 @@ class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[m
         self.center_ = np.median(X, axis=0)
         spread = np.percentile(X, 75, axis=0) - np.percentile(X, 25, axis=0)
         self.scale_ = np.where(spread > 0, spread, np.maximum(np.abs(self.center_) * 0.1, 1e-3))
-        self.threshold_ = float(np.min(self._out_of_fold(X))) - self.tolerance
+        self.threshold_ = float(np.quantile(self._out_of_fold(X), self.quantile)) - self.tolerance
         self.offset_ = self.threshold_
         return self
 
@@ -66,7 +78,11 @@ class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[m
         """Higher is more normal (IsolationForest's convention): about -0.5 typical, towards -1 anomalous."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)  # noqa: N806
-        scores: np.ndarray = self.forest_.score_samples(X)
+        return self._scores(X)
+
+    def _scores(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        excess = np.max(np.abs((X - self.center_) / self.scale_), axis=1) - self.max_deviation
+        scores: np.ndarray = self.forest_.score_samples(X) - 0.05 * np.maximum(excess, 0.0)
         return scores
 
     def decision_function(self, X: Any) -> np.ndarray:  # noqa: N803
@@ -88,7 +104,7 @@ class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[m
 
     def _out_of_fold(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
         if len(X) < 4:
-            return np.asarray(self.forest_.score_samples(X))
+            return self._scores(X)
         rng = np.random.default_rng(self.random_state)
         fold = rng.permutation(len(X)) % 2 == 0
         scores = np.empty(len(X))
@@ -104,7 +120,7 @@ class AnomalySettings:
     history: int = 500
     persistence: int = 2
     window: int = 3
-    tolerance: float = 0.05
+    tolerance: float = 0.02
 
 
 @dataclass(slots=True, kw_only=True)
@@ -138,11 +154,18 @@ class AnomalyWatch:
         self.settings = settings or AnomalySettings()
         self._states: dict[str, _ModelState] = {}
 
-    def assess(self, model: str, fresh: list[Observation], now: datetime, healthy: bool) -> tuple[bool, Symptom | None]:
-        """(whether there is a verdict, the symptom or None); no verdict on quiet ticks or while warming up."""
+    def assess(
+        self, model: str, fresh: list[Observation], now: datetime, healthy: bool, ruled: bool = False
+    ) -> tuple[bool, Symptom | None]:
+        """(whether there is a verdict, the symptom or None).
+
+        No verdict on ticks without data, while warming up, or when a rule already raised a symptom this tick
+        (``ruled``): the forest is for what no rule names, not a second voice for what one did. Only
+        ``healthy`` ticks (no symptom, no open incident) that score normal join the history.
+        """
         state = self._state(model)
         vector = tick_vector(fresh, state.last)
-        if vector is None:
+        if vector is None or ruled:
             return False, None
         detector = self._fitted(state)
         if detector is None:

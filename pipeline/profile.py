@@ -147,7 +147,7 @@ def column_profile(
     """The summary of one column; ``categorical`` forces category treatment (e.g. predicted classes)."""
     total = len(values)
     present = values.dropna()
-    missing = 1.0 - len(present) / total if total else 0.0
+    missing = (total - len(present)) / total if total else 0.0
     if categorical or not is_numeric(values):
         return _categorical(name, values, present, missing)
     numbers = np.sort(present.to_numpy(dtype=float))
