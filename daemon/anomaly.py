@@ -10,7 +10,9 @@ scores (each half of the history scored by a forest grown on the other half) les
 forest scores the very rows it was grown on as more normal than it will ever score a new healthy row.
 A forest's score saturates outside the range it was grown on (a point far beyond the edge lands in the
 same leaves as the edge), so a row more than ``max_deviation`` interquartile ranges from the healthy
-median has its score lowered by the excess: far-out values are anomalous however the trees split.
+median has its score lowered by the excess: far-out values are anomalous however the trees split. The
+interquartile range is floored per metric (``MIN_SCALES``) so a very calm history does not make trivial
+wobbles look far.
 
 ``AnomalyWatch`` keeps each model's healthy history (ticks without symptoms or open incidents, rebuilt from
 the knowledge store after a restart), waits for ``warmup`` vectors, refits every ``refit_every`` new ones,
@@ -45,6 +47,18 @@ VECTOR_METRICS = (
     "batch_rows",
 )
 SUMMED = frozenset({"data_quality", "batch_rows"})  # several batches a tick add up; the rest are averaged
+# The smallest spread each metric is measured in: a PSI of 0.008 against a usual 0.001 is eight
+# interquartile ranges of a very calm history, and still nothing (the drift floors are 0.1).
+MIN_SCALES = {
+    "drift_share": 0.05,
+    "prediction_drift": 0.05,
+    "label_drift": 0.05,
+    "performance": 0.02,
+    "performance_window": 0.02,
+    "accuracy_estimate": 0.02,
+    "data_quality": 1.0,
+    "batch_rows": 0.0,
+}
 
 
 class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
@@ -54,14 +68,16 @@ class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[m
         self,
         n_estimators: int = 100,
         quantile: float = 0.01,
-        tolerance: float = 0.02,
+        tolerance: float = 0.05,
         max_deviation: float = 8.0,
+        min_scale: Any = 0.0,
         random_state: int | None = 0,
     ) -> None:
         self.n_estimators = n_estimators
         self.quantile = quantile
         self.tolerance = tolerance
         self.max_deviation = max_deviation
+        self.min_scale = min_scale
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> ObservationAnomalyDetector:  # noqa: N803 (scikit-learn's name)
@@ -69,7 +85,8 @@ class ObservationAnomalyDetector(OutlierMixin, BaseEstimator):  # type: ignore[m
         self.forest_ = self._forest().fit(X)
         self.center_ = np.median(X, axis=0)
         spread = np.percentile(X, 75, axis=0) - np.percentile(X, 25, axis=0)
-        self.scale_ = np.where(spread > 0, spread, np.maximum(np.abs(self.center_) * 0.1, 1e-3))
+        scale = np.where(spread > 0, spread, np.maximum(np.abs(self.center_) * 0.1, 1e-3))
+        self.scale_ = np.maximum(scale, np.broadcast_to(np.asarray(self.min_scale, dtype=float), scale.shape))
         self.threshold_ = float(np.quantile(self._out_of_fold(X), self.quantile)) - self.tolerance
         self.offset_ = self.threshold_
         return self
@@ -120,7 +137,7 @@ class AnomalySettings:
     history: int = 500
     persistence: int = 2
     window: int = 3
-    tolerance: float = 0.02
+    tolerance: float = 0.05
 
 
 @dataclass(slots=True, kw_only=True)
@@ -188,7 +205,9 @@ class AnomalyWatch:
         if size < self.settings.warmup:
             return None
         if state.detector is None or state.added - state.fitted_on >= self.settings.refit_every:
-            state.detector = ObservationAnomalyDetector(tolerance=self.settings.tolerance).fit(np.array(state.history))
+            state.detector = ObservationAnomalyDetector(
+                tolerance=self.settings.tolerance, min_scale=[MIN_SCALES[m] for m in VECTOR_METRICS]
+            ).fit(np.array(state.history))
             state.fitted_on = state.added
         return state.detector
 

@@ -65,7 +65,7 @@ class Monitor(Strict):
     anomaly_warmup: int = Field(30, ge=5, description="healthy ticks before the anomaly detector is fitted")
     anomaly_refit_every: int = Field(20, ge=1)
     anomaly_history: int = Field(500, ge=10)
-    anomaly_tolerance: float = Field(0.02, ge=0, description="how far under the healthy scores is anomalous")
+    anomaly_tolerance: float = Field(0.05, ge=0, description="how far under the healthy scores is anomalous")
 
 
 class ModelSettings(Strict):
