@@ -357,16 +357,8 @@ def _status(status: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn heald's own errors into one clear line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Standalone mode lets click report usage errors itself (exit 2); our errors surface here.
+        app(args=argv, prog_name="healctl")
     except (HealdError, PipelineError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
