@@ -45,10 +45,8 @@ def pg_url(pg_base_url: str) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlKnowledgeStore]:
     """The knowledge store on each backend: the contract suite runs once per backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'heald.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
+    sqlite = f"sqlite:///{tmp_path / 'heald.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("pg_url")
     opened = SqlKnowledgeStore.open(url)
     yield opened
     opened.close()

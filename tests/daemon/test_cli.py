@@ -17,7 +17,9 @@ def healctl(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HEALD_")}
     full_env.update(env or {})
     full_env["COLUMNS"] = "200"
-    return subprocess.run([HEALCTL, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [HEALCTL, *args], check=False, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120
+    )
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:
