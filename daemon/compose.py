@@ -79,7 +79,9 @@ def build(
     clock: Clock | None = None,
     pool: Literal["inline", "threads", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
+    pool_instance: WorkerPool | None = None,
 ) -> Heald:
+    """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
     if store is None:
         store, registry = open_store(settings)
@@ -125,7 +127,7 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=_pool(pool or settings.executor, settings.workers),
+        pool=pool_instance or _pool(pool or settings.executor, settings.workers),
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
