@@ -15,12 +15,12 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from knowledge.errors import ConfigError, HealdError
 from daemon import config as configuration
 from daemon import logs
 from daemon.compose import Heald, build
 from daemon.scheduler import TickScheduler
 from daemon.systemd import notify
+from knowledge.errors import ConfigError, HealdError
 
 log = logs.get("heald.service")
 
@@ -105,7 +105,9 @@ class Service:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="heald", description="The self-healing MLOps daemon.")
-    parser.add_argument("--config", "-c", type=Path, help="config file (default: $HEALD_CONFIG or /etc/heald/heald.toml)")
+    parser.add_argument(
+        "--config", "-c", type=Path, help="config file (default: $HEALD_CONFIG or /etc/heald/heald.toml)"
+    )
     parser.add_argument("--once", action="store_true", help="run one tick and exit (for cron or a smoke test)")
     args = parser.parse_args(argv)
     try:

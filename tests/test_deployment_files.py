@@ -30,7 +30,9 @@ def test_unit_verifies_without_errors(tmp_path: Path) -> None:
     """systemd-analyze verify finds no unknown keys or bad values (recursive errors make warnings fail)."""
     result = subprocess.run(
         [str(ANALYZE), "verify", "--recursive-errors=yes", str(local_unit(tmp_path))],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "Unknown" not in result.stderr
@@ -41,7 +43,9 @@ def test_unit_is_hardened(tmp_path: Path) -> None:
     """The offline security score stays at or below exposure 2.0 (a naive unit scores about 9.6)."""
     result = subprocess.run(
         [str(ANALYZE), "security", "--offline=yes", "--threshold=20", str(local_unit(tmp_path))],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-500:]
 

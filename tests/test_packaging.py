@@ -19,7 +19,18 @@ PACKAGES = {"daemon", "sensors", "actuators", "pipeline", "knowledge"}
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -55,14 +66,22 @@ def test_console_scripts_run_from_the_installed_wheel(wheel: Path, tmp_path: Pat
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     where = subprocess.run(
-        [sys.executable, "-c", "import daemon; print(daemon.__file__)"], env=env, capture_output=True, text=True,
-        check=True, cwd=tmp_path,
+        [sys.executable, "-c", "import daemon; print(daemon.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
     assert where.stdout.startswith(str(target))
     for script, expected in (("healctl", "Operate heald"), ("heald", "self-healing MLOps daemon")):
         result = subprocess.run(
-            [sys.executable, str(target / "bin" / script), "--help"], env=env, capture_output=True, text=True,
-            check=False, cwd=tmp_path,
+            [sys.executable, str(target / "bin" / script), "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout

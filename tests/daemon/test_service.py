@@ -37,7 +37,9 @@ def messages_until(sock: socket.socket, wanted: str) -> list[str]:
 def start(tmp_path: Path, config: Path, sock: socket.socket) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALD_")}
     env["NOTIFY_SOCKET"] = str(sock.getsockname())
-    return subprocess.Popen([HEALD, "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [HEALD, "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify_socket: socket.socket) -> None:
@@ -87,6 +89,8 @@ def test_once_runs_a_single_tick(tmp_path: Path) -> None:
     """--once ticks once and exits 0 (the smoke test a deployment can run)."""
     config = tmp_path / "heald.toml"
     config.write_text(f'state_dir = "{tmp_path / "state"}"\n', encoding="utf-8")
-    result = subprocess.run([HEALD, "--once", "--config", str(config)], capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [HEALD, "--once", "--config", str(config)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["event"] for line in result.stdout.splitlines()] == ["tick_completed"]
