@@ -18,6 +18,7 @@ from actuators.rollback import RollbackActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
+from daemon.leader import Leadership, default_holder
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
@@ -80,6 +81,7 @@ def build(
     pool: Literal["inline", "threads", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
     pool_instance: WorkerPool | None = None,
+    holder: str | None = None,
 ) -> Heald:
     """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
@@ -136,6 +138,9 @@ def build(
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,
+        is_leader=Leadership(
+            store, clock, holder=holder or default_holder(), ttl_seconds=max(3 * settings.tick_seconds, 30.0)
+        ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 

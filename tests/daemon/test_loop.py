@@ -248,3 +248,22 @@ def test_loop_survives_a_sensor_that_raises(heald: Heald, clock: ManualClock, br
     failed = heald.store.observations("m", metric="sensor_failed")
     assert failed and "boom" in failed[0].evidence["error"]
     assert heald.store.observations("m", metric="performance")
+
+
+def test_only_the_lease_holder_acts(settings: object, clock: ManualClock, heald: Heald) -> None:
+    """Two daemons on one store: both observe, only the first to take the lease plans and acts."""
+    from daemon.compose import build
+
+    start(heald, clock)
+    other = build(heald.settings, clock=clock, pool="inline", store=heald.store, holder="standby:2")
+    clock.advance(timedelta(hours=1))
+    heald.loop.tick()  # takes the lease
+    for i in range(6):
+        clock.advance(timedelta(minutes=10))
+        feed(heald, clock, table(300, shifted=True, seed=500 + i), f"s{i}")
+        report = other.loop.tick()
+        assert report.started == []
+    assert heald.store.list_incidents()  # the standby still monitors and records incidents
+    assert heald.store.actions() == []
+    clock.advance(timedelta(hours=1))
+    assert heald.loop.tick().started  # the holder acts on what the standby saw
