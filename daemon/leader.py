@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import socket
 
+from daemon.logs import get
 from knowledge.clock import Clock
 from knowledge.sql.store import SqlKnowledgeStore
-from daemon.logs import get
 
 log = get("heald.leader")
 LEASE = "actor"
