@@ -475,32 +475,10 @@ class SqlKnowledgeStore:
         status: str = "accepted",
         reason: str = "",
     ) -> Batch:
+        values = {k: v for k, v in locals().items() if k != "self"}  # exactly the keyword arguments above
         with self.engine.begin() as c:
-            new_id = c.execute(
-                insert(t.batches).values(
-                    model=model,
-                    received_at=received_at,
-                    source=source,
-                    path=path,
-                    rows=rows,
-                    labelled=labelled,
-                    fingerprint=fingerprint,
-                    status=status,
-                    reason=reason,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return Batch(
-            id=int(new_id),
-            model=model,
-            received_at=received_at,
-            source=source,
-            path=path,
-            rows=rows,
-            labelled=labelled,
-            fingerprint=fingerprint,
-            status=status,
-            reason=reason,
-        )
+            new_id = c.execute(insert(t.batches).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        return Batch(id=int(new_id), **values)
 
     def batches(
         self,
