@@ -19,6 +19,7 @@ from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.anomaly import AnomalySettings, AnomalyWatch
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
+from daemon.leader import Leadership, default_holder
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
@@ -83,7 +84,10 @@ def build(
     clock: Clock | None = None,
     pool: Literal["inline", "threads", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
+    pool_instance: WorkerPool | None = None,
+    holder: str | None = None,
 ) -> Heald:
+    """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
     if store is None:
         store, registry = open_store(settings)
@@ -111,7 +115,7 @@ def build(
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
     }
-    workers = _pool(pool or settings.executor, settings.workers)
+    workers = pool_instance or _pool(pool or settings.executor, settings.workers)
     monitor = settings.monitor
     sensors: list[Sensor] = [
         ArtifactSensor(),
@@ -169,6 +173,9 @@ def build(
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,
+        is_leader=Leadership(
+            store, clock, holder=holder or default_holder(), ttl_seconds=max(3 * settings.tick_seconds, 30.0)
+        ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 

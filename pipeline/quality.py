@@ -9,7 +9,8 @@ Drift asks whether the data *moved*; quality asks whether it is still the data t
 
 Each problem names the column, the check and what was seen, so the symptom it becomes can be read by a
 person. ``blocking`` problems (missing or empty or retyped features) mean the model cannot score the
-batch as it is.
+batch as it is. Unseen categories and out-of-range numbers are ``notices``: they are how a shifted
+distribution looks, so the drift checks own them as symptoms; quality reports their shares as evidence.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 from pipeline.profile import CategoricalProfile, NumericProfile, Profile
 
 BLOCKING = ("missing_column", "all_missing", "retyped")
+NOTICES = ("unseen_categories", "out_of_range")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +48,10 @@ class Problem:
     @property
     def blocking(self) -> bool:
         return self.check in BLOCKING
+
+    @property
+    def notice(self) -> bool:
+        return self.check in NOTICES
 
     def evidence(self) -> dict[str, Any]:
         return {"column": self.column, "check": self.check, "detail": self.detail, "share": round(self.share, 4)}

@@ -4,8 +4,10 @@ Every accepted batch is checked against the champion's reference profile (``pipe
 missing or retyped columns, columns with no values, missing shares, unseen categories and out-of-range
 numbers. A batch the champion cannot score at all is a quality problem too. Each batch gets one
 ``data_quality`` reading (the number of problems) whose evidence names the file and every problem, so the
-symptom it becomes tells a person exactly what is wrong. (Files whose problems block scoring, or that cannot
-be read at all, never get this far: intake quarantines them and reports ``batch_quarantined``.)
+symptom it becomes tells a person exactly what is wrong. Unseen categories and out-of-range numbers are
+kept as ``notices`` beside the problems, not counted: a shifted distribution shows them, and drift owns
+it. (Files whose problems block scoring, or that cannot be read at all, never get this far: intake
+quarantines them and reports ``batch_quarantined``.)
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class QualitySensor:
         observations = []
         for loaded in ctx.batches:
             report = check(profile, loaded.frame, ignore=(ctx.model.target,), settings=settings)
-            problems = list(report.problems)
+            problems = [p for p in report.problems if not p.notice]
+            notices = [p.evidence() for p in report.problems if p.notice]
             if scored.error and scored.predicted is None and scored.error not in ("no rows", "no champion"):
                 problems.append(Problem(column="*", check="unscorable", detail=scored.error))
             observations.append(
@@ -48,6 +51,7 @@ class QualitySensor:
                     rows=report.rows,
                     blocking=report.blocking or any(p.check == "unscorable" for p in problems),
                     problems=[p.evidence() for p in problems],
+                    notices=notices,
                     missing_share=round(report.missing_share, 6),
                     unseen_share=round(report.unseen_share, 6),
                     out_of_range_share=round(report.out_of_range_share, 6),

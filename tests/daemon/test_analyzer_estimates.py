@@ -10,8 +10,10 @@ from knowledge.clock import ManualClock
 from knowledge.values import Observation, SymptomKind, Version
 
 
-def feed(heald: Heald, analyzer: Analyzer, clock: ManualClock, champion: Version, values: list[float]) -> list[object]:
-    model = heald.store.get_model(champion.model)
+def feed(
+    watched: Heald, analyzer: Analyzer, clock: ManualClock, champion: Version, values: list[float]
+) -> list[object]:
+    model = watched.store.get_model(champion.model)
     out: list[object] = []
     for value in values:
         now = clock.advance(timedelta(hours=1))
@@ -23,23 +25,23 @@ def feed(heald: Heald, analyzer: Analyzer, clock: ManualClock, champion: Version
             value=value,
             evidence={"version": champion.number, "estimate": True},
         )
-        heald.store.add_observations([obs])
+        watched.store.add_observations([obs])
         out.append(analyzer.analyze(model, [obs], now).get(SymptomKind.PERFORMANCE_DROP, "absent"))
     return out
 
 
-def test_estimates_just_under_the_floor_raise_nothing(heald: Heald, champion: Version, clock: ManualClock) -> None:
+def test_estimates_just_under_the_floor_raise_nothing(watched: Heald, champion: Version, clock: ManualClock) -> None:
     """With floor 0.8 and margin 0.05, estimates of 0.77 are within the margin: no verdict at all."""
-    analyzer = Analyzer(heald.store, lambda _: AnalyzerSettings(min_accuracy=0.8, estimate_margin=0.05))
-    assert feed(heald, analyzer, clock, champion, [0.77, 0.77, 0.77]) == ["absent"] * 3
+    analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings(min_accuracy=0.8, estimate_margin=0.05))
+    assert feed(watched, analyzer, clock, champion, [0.77, 0.77, 0.77]) == ["absent"] * 3
 
 
 def test_estimates_well_under_the_floor_raise_a_drop_marked_as_estimated(
-    heald: Heald, champion: Version, clock: ManualClock
+    watched: Heald, champion: Version, clock: ManualClock
 ) -> None:
     """Two estimates under floor minus margin raise performance_drop saying it came from confidence."""
-    analyzer = Analyzer(heald.store, lambda _: AnalyzerSettings(min_accuracy=0.8, estimate_margin=0.05))
-    verdicts = feed(heald, analyzer, clock, champion, [0.7, 0.9, 0.7])
+    analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings(min_accuracy=0.8, estimate_margin=0.05))
+    verdicts = feed(watched, analyzer, clock, champion, [0.7, 0.9, 0.7])
     assert verdicts[:2] == ["absent", "absent"]
     symptom = verdicts[2]
     assert getattr(symptom, "kind", None) is SymptomKind.PERFORMANCE_DROP

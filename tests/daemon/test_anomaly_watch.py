@@ -54,10 +54,10 @@ def observations(at: datetime, drift: float, performance: float) -> list[Observa
     return [obs("batch_rows", 400.0), obs("drift_share", drift), obs("performance", performance)]
 
 
-def test_the_watch_warms_up_then_raises_an_anomaly_with_its_evidence(heald: Heald, champion: Version) -> None:
+def test_the_watch_warms_up_then_raises_an_anomaly_with_its_evidence(watched: Heald, champion: Version) -> None:
     """No verdict during warm-up; afterwards healthy ticks are judged healthy, and a persisting odd one is raised."""
     rng = np.random.default_rng(1)
-    watch = AnomalyWatch(heald.store, AnomalySettings(warmup=30, refit_every=10, persistence=2, window=3))
+    watch = AnomalyWatch(watched.store, AnomalySettings(warmup=30, refit_every=10, persistence=2, window=3))
     start = datetime(2026, 3, 1, tzinfo=UTC)
     verdicts = []
     for i in range(40):
@@ -77,12 +77,12 @@ def test_the_watch_warms_up_then_raises_an_anomaly_with_its_evidence(heald: Heal
     assert symptom.summary.startswith("observations unlike this model's healthy history")
 
 
-def test_the_watch_rebuilds_healthy_history_from_the_store(heald: Heald, champion: Version) -> None:
+def test_the_watch_rebuilds_healthy_history_from_the_store(watched: Heald, champion: Version) -> None:
     """After a restart the history comes back from stored observations, so no new warm-up is needed."""
     rng = np.random.default_rng(2)
     start = datetime(2026, 3, 1, tzinfo=UTC)
     for i in range(35):
-        heald.store.add_observations(observations(start + timedelta(hours=i), 0.0, float(rng.normal(0.9, 0.01))))
-    watch = AnomalyWatch(heald.store, AnomalySettings(warmup=30))
+        watched.store.add_observations(observations(start + timedelta(hours=i), 0.0, float(rng.normal(0.9, 0.01))))
+    watch = AnomalyWatch(watched.store, AnomalySettings(warmup=30))
     at = start + timedelta(hours=40)
     assert watch.assess("shop", observations(at, 0.0, 0.9), at, healthy=True) == (True, None)

@@ -8,12 +8,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import MODEL, drop, shop_rows, tick
 
 from daemon.cli import main
 from daemon.compose import Heald
 from knowledge.clock import ManualClock
 from knowledge.values import Version
+from tests.sensing import MODEL, drop, shop_rows, tick
+
+
+def healctl(*argv: str) -> None:
+    """Run healctl in this process; it exits 0 when it succeeds."""
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    assert done.value.code == 0
 
 
 def files(tmp_path: Path) -> tuple[Path, Path]:
@@ -37,13 +44,13 @@ def test_drift_prints_each_columns_test_statistic_pvalue_effect_and_verdict(
     monkeypatch.setenv("HEALD_CONFIG", str(tmp_path / "none.toml"))
     (tmp_path / "none.toml").write_text("")
     ref, cur = files(tmp_path)
-    main(["drift", "--reference", str(ref), "--current", str(cur), "--json"])
+    healctl("drift", "--reference", str(ref), "--current", str(cur), "--json")
     data = json.loads(capsys.readouterr().out)
     by_column = {c["column"]: c for c in data["columns"]}
     assert data["drifted"] == ["a"] and data["correction"] == "holm"
     assert by_column["a"]["test"] == "ks" and by_column["a"]["verdict"] == "drift" and by_column["a"]["pvalue"] < 1e-20
     assert by_column["c"]["test"] == "chi2" and by_column["c"]["effect_name"] == "psi"
-    main(["drift", "--reference", str(ref), "--current", str(cur)])
+    healctl("drift", "--reference", str(ref), "--current", str(cur))
     text = capsys.readouterr().out
     for word in ("column", "statistic", "p-value", "effect", "verdict", "ks=", "psi=", "1 of 3 tested columns drifted"):
         assert word in text
@@ -59,7 +66,7 @@ def test_drift_on_a_missing_file_is_one_clear_error(tmp_path: Path, capsys: pyte
 
 
 def test_status_shows_the_latest_drift_and_quality_verdicts(
-    heald: Heald,
+    watched: Heald,
     champion: Version,
     rng: np.random.Generator,
     clock: ManualClock,
@@ -67,12 +74,12 @@ def test_status_shows_the_latest_drift_and_quality_verdicts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """After a drifted batch with an unknown column, status names the drifted feature and the quality problem."""
-    drop(heald, "1.csv", shop_rows(400, rng, shift=1.0, labelled=False).assign(coupon="yes"))
-    tick(heald, clock)
+    drop(watched, "1.csv", shop_rows(400, rng, shift=1.0, labelled=False).assign(coupon="yes"))
+    tick(watched, clock)
     config = tmp_path / "heald.toml"
-    config.write_text(f'state_dir = "{heald.settings.state_dir}"\n')
+    config.write_text(f'state_dir = "{watched.settings.state_dir}"\n')
     capsys.readouterr()
-    main(["status", "--config", str(config), "--json"])
+    healctl("status", "--config", str(config), "--json")
     out = capsys.readouterr().out
     [model] = json.loads(out)["models"]
     assert model["model"] == MODEL

@@ -25,7 +25,7 @@ def test_the_host_is_read_with_psutil(tmp_path: Path) -> None:
 
 
 def test_memory_over_its_limit_becomes_host_pressure_when_it_persists(
-    heald: Heald, champion: Version, clock: ManualClock, tmp_path: Path
+    watched: Heald, champion: Version, clock: ManualClock, tmp_path: Path
 ) -> None:
     """One reading over the limit is noise; two of three raise host_pressure naming what is over."""
     readings = iter([95.0, 50.0, 96.0])
@@ -41,13 +41,13 @@ def test_memory_over_its_limit_becomes_host_pressure_when_it_persists(
             "rss_mb": 1.0,
         },
     )
-    analyzer = Analyzer(heald.store, lambda _: AnalyzerSettings())
-    model = heald.store.get_model(champion.model)
+    analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings())
+    model = watched.store.get_model(champion.model)
     verdicts = []
     for _ in range(3):
-        ctx = SenseContext(now=clock.advance(timedelta(minutes=1)), model=model, registry=heald.registry)
+        ctx = SenseContext(now=clock.advance(timedelta(minutes=1)), model=model, registry=watched.registry)
         fresh = sensor.sense(ctx)
-        heald.store.add_observations(fresh)
+        watched.store.add_observations(fresh)
         verdicts.append(analyzer.analyze(model, fresh, ctx.now).get(SymptomKind.HOST_PRESSURE, "absent"))
     assert verdicts[0] == "absent" and verdicts[1] is None
     symptom = verdicts[2]
@@ -56,17 +56,17 @@ def test_memory_over_its_limit_becomes_host_pressure_when_it_persists(
     assert symptom.evidence["limits"]["cpu_percent"] == 0.0  # type: ignore[union-attr]
 
 
-def test_a_dead_worker_or_a_long_queue_is_a_backlog(heald: Heald, champion: Version, clock: ManualClock) -> None:
+def test_a_dead_worker_or_a_long_queue_is_a_backlog(watched: Heald, champion: Version, clock: ManualClock) -> None:
     """The pool sensor reports pending actions and dead workers; persisting, they raise backlog."""
     gauge = FixedGauge([PoolReading(workers=2, pending=1, dead=1), PoolReading(workers=2, pending=12, dead=1)])
     sensor = PoolSensor(gauge, max_pending=8)
-    analyzer = Analyzer(heald.store, lambda _: AnalyzerSettings())
-    model = heald.store.get_model(champion.model)
+    analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings())
+    model = watched.store.get_model(champion.model)
     kinds = []
     for _ in range(2):
-        ctx = SenseContext(now=clock.advance(timedelta(minutes=1)), model=model, registry=heald.registry)
+        ctx = SenseContext(now=clock.advance(timedelta(minutes=1)), model=model, registry=watched.registry)
         fresh = sensor.sense(ctx)
-        heald.store.add_observations(fresh)
+        watched.store.add_observations(fresh)
         kinds.append(analyzer.analyze(model, fresh, ctx.now).get(SymptomKind.BACKLOG))
     assert kinds[0] is None  # sick once: not yet persistent
     assert kinds[1] is not None
