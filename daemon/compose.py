@@ -15,6 +15,7 @@ from actuators.base import ActSettings, Actuator
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
+from actuators.scale import ScaleActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
@@ -106,6 +107,7 @@ def build(
         ActionKind.RETRAIN: RetrainActuator(),
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
+        ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
     sensors: list[Sensor] = [ArtifactSensor(), DriftSensor(), PerformanceSensor()]
     parts = LoopParts(

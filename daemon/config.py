@@ -73,7 +73,8 @@ class Settings(Strict):
     drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
-    workers: int = Field(1, ge=1, le=256)
+    workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
+    max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     executor: Literal["inline", "threads", "dask"] = "threads"
     dask_scheduler: str = ""
     policy: Policy = Policy()
