@@ -131,7 +131,7 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=pool_instance or _pool(pool or settings.executor, settings.workers),
+        pool=pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler),
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
@@ -147,7 +147,11 @@ def build(
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 
 
-def _pool(kind: str, workers: int) -> WorkerPool:
+def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
     if kind == "inline":
         return InlinePool()
+    if kind == "dask":
+        from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
+
+        return DaskPool(workers, scheduler)
     return ThreadPool(workers)

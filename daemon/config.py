@@ -77,7 +77,7 @@ class Settings(Strict):
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     executor: Literal["inline", "threads", "dask"] = "threads"
-    dask_scheduler: str = ""
+    dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
