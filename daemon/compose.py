@@ -15,6 +15,7 @@ from actuators.base import ActSettings, Actuator
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
+from actuators.scale import ScaleActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.anomaly import AnomalySettings, AnomalyWatch
 from daemon.config import ModelSettings, Settings
@@ -114,8 +115,9 @@ def build(
         ActionKind.RETRAIN: RetrainActuator(),
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
+        ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
-    workers = pool_instance or _pool(pool or settings.executor, settings.workers)
+    workers = pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler)
     monitor = settings.monitor
     sensors: list[Sensor] = [
         ArtifactSensor(),
@@ -206,7 +208,11 @@ class PoolGauge:
         )
 
 
-def _pool(kind: str, workers: int) -> WorkerPool:
+def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
     if kind == "inline":
         return InlinePool()
+    if kind == "dask":
+        from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
+
+        return DaskPool(workers, scheduler)
     return ThreadPool(workers)
