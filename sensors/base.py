@@ -67,7 +67,7 @@ class SenseContext:
     _champion_read: bool = False
     _profile: Profile | None = None
     _profile_read: bool = False
-    _scored: Scored | None = None
+    _scored: dict[bool | None, Scored] = field(default_factory=dict)
 
     @property
     def champion(self) -> Version | None:
@@ -86,14 +86,13 @@ class SenseContext:
             self._profile_read = True
         return self._profile
 
-    def scored(self) -> Scored:
-        """The champion's predictions (and class probabilities) on all of this tick's rows, made once."""
-        if self._scored is None:
-            self._scored = self._score()
-        return self._scored
+    def scored(self, *, labelled: bool | None = None) -> Scored:
+        """The champion's predictions (and class probabilities) on this tick's rows (as ``rows``), made once."""
+        if labelled not in self._scored:
+            self._scored[labelled] = self._score(self.rows(labelled=labelled))
+        return self._scored[labelled]
 
-    def _score(self) -> Scored:
-        rows = self.rows()
+    def _score(self, rows: pd.DataFrame) -> Scored:
         champion = self.champion
         if champion is None or rows.empty:
             return Scored(rows=rows, error="no champion" if champion is None else "no rows")

@@ -70,16 +70,16 @@ class PerformanceSensor:
         champion = ctx.champion
         if champion is None or not ctx.batches:
             return []
-        scored = ctx.scored()
-        if scored.predicted is None:
-            return []  # the quality and artifact sensors say why; a score would only repeat it
         observations = []
         target, task = ctx.model.target, ctx.model.task.value
-        if target in scored.rows.columns:
-            mask = scored.rows[target].notna().to_numpy()
+        # Labelled rows include feedback batches (labels for rows served earlier), so they are scored apart.
+        labelled = ctx.scored(labelled=True)
+        if labelled.predicted is not None and target in labelled.rows.columns:
+            mask = labelled.rows[target].notna().to_numpy()
             if mask.any():
-                actual = scored.rows[target].to_numpy()[mask]
-                observations += self._measured(ctx, champion.number, task, actual, scored.predicted[mask])
+                actual = labelled.rows[target].to_numpy()[mask]
+                observations += self._measured(ctx, champion.number, task, actual, labelled.predicted[mask])
+        scored = ctx.scored()
         probabilities = scored.probabilities
         if probabilities is not None and len(scored.rows) >= ctx.settings.drift_min_rows:
             profile = ctx.profile
