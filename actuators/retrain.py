@@ -24,6 +24,7 @@ from pipeline.evaluate import primary_metric, score
 from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_tables
+from pipeline.profile import profile_version
 from pipeline.train import TrainParams, fit_all
 
 REFERENCE_ROWS = 5000
@@ -64,6 +65,15 @@ class RetrainActuator:
         # The best on the judging rows; on a tie the first, i.e. the rows since the symptom began.
         challenger_scores, window, learn, challenger = max(fitted, key=lambda f: f[0][metric])
         champion_score = self._champion_score(ctx, judge, metric)
+        profile = profile_version(
+            challenger,
+            learn,
+            features=features,
+            labels=learn[ctx.model.target],
+            classification=ctx.model.task is Task.CLASSIFICATION,
+            holdout=judge,
+            holdout_labels=judge[ctx.model.target],
+        )
         version = ctx.registry.register(
             ctx.model.name,
             challenger,
@@ -72,6 +82,7 @@ class RetrainActuator:
             params=params.forest_kwargs(),
             metrics=challenger_scores,
             data_fingerprint=fingerprint(learn),
+            profile=profile.to_json(),
             health=self._health(ctx, challenger_scores[metric]),
             created_by=f"action:{action.id}",
         )

@@ -15,9 +15,12 @@ from actuators.base import ActSettings, Actuator
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
+from actuators.scale import ScaleActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
+from daemon.anomaly import AnomalySettings, AnomalyWatch
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
+from daemon.leader import Leadership, default_holder
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
@@ -28,8 +31,11 @@ from knowledge.values import ActionKind, ModelRecord, Observation, Task
 from sensors.artifact import ArtifactSensor
 from sensors.base import Sensor, SensorSettings
 from sensors.drift import DriftSensor
+from sensors.host import HostLimits, HostSensor
 from sensors.intake import LandingIntake
 from sensors.performance import PerformanceSensor
+from sensors.pool import PoolReading, PoolSensor
+from sensors.quality import QualitySensor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +85,10 @@ def build(
     clock: Clock | None = None,
     pool: Literal["inline", "threads", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
+    pool_instance: WorkerPool | None = None,
+    holder: str | None = None,
 ) -> Heald:
+    """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
     if store is None:
         store, registry = open_store(settings)
@@ -90,7 +99,11 @@ def build(
     def analyzer_settings(name: str) -> AnalyzerSettings:
         entry = model_settings(settings, name)
         return AnalyzerSettings(
-            persistence=policy.persistence, window=policy.window, min_accuracy=entry.min_accuracy, min_r2=entry.min_r2
+            persistence=policy.persistence,
+            window=policy.window,
+            min_accuracy=entry.min_accuracy,
+            min_r2=entry.min_r2,
+            estimate_margin=settings.monitor.estimate_margin,
         )
 
     def healthy(model: ModelRecord, obs: Observation) -> bool:
@@ -102,15 +115,38 @@ def build(
         ActionKind.RETRAIN: RetrainActuator(),
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
+        ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
-    sensors: list[Sensor] = [ArtifactSensor(), DriftSensor(), PerformanceSensor()]
+    workers = pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler)
+    monitor = settings.monitor
+    sensors: list[Sensor] = [
+        ArtifactSensor(),
+        DriftSensor(),
+        QualitySensor(),
+        PerformanceSensor(),
+        HostSensor(state, _host_limits(settings)),
+        PoolSensor(PoolGauge(workers), max_pending=monitor.max_pending),
+    ]
+    anomaly = None
+    if monitor.anomaly:
+        anomaly = AnomalyWatch(
+            store,
+            AnomalySettings(
+                warmup=monitor.anomaly_warmup,
+                refit_every=monitor.anomaly_refit_every,
+                history=monitor.anomaly_history,
+                persistence=policy.persistence,
+                window=policy.window,
+                tolerance=monitor.anomaly_tolerance,
+            ),
+        )
     parts = LoopParts(
         store=store,
         registry=registry,
         clock=clock,
         intake=LandingIntake(settings.landing, state / "batches", state / "quarantine"),
         sensors=sensors,
-        analyzer=Analyzer(store, analyzer_settings),
+        analyzer=Analyzer(store, analyzer_settings, anomaly),
         tracker=IncidentTracker(store, policy.resolve_after),
         planner=Planner(
             store,
@@ -125,20 +161,58 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=_pool(pool or settings.executor, settings.workers),
+        pool=workers,
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
+            drift_min_psi=monitor.drift_min_psi,
             drift_min_rows=settings.drift_min_rows,
+            max_missing_increase=monitor.max_missing_increase,
+            max_unseen_share=monitor.max_unseen_share,
+            max_out_of_range_share=monitor.max_out_of_range_share,
+            performance_window_rows=monitor.performance_window_rows,
         ),
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,
+        is_leader=Leadership(
+            store, clock, holder=holder or default_holder(), ttl_seconds=max(3 * settings.tick_seconds, 30.0)
+        ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 
 
-def _pool(kind: str, workers: int) -> WorkerPool:
+def _host_limits(settings: Settings) -> HostLimits:
+    m = settings.monitor
+    return HostLimits(
+        cpu_percent=m.cpu_percent,
+        memory_percent=m.memory_percent,
+        disk_percent=m.disk_percent,
+        load_per_cpu=m.load_per_cpu,
+        rss_mb=m.rss_mb,
+    )
+
+
+class PoolGauge:
+    """Reads the worker pool for the pool sensor (sensors may not import actuators, so the daemon does)."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def read(self) -> PoolReading:
+        dead = getattr(self.pool, "dead_workers", None)
+        return PoolReading(
+            workers=int(getattr(self.pool, "workers", 1)),
+            pending=self.pool.pending(),
+            dead=int(dead()) if callable(dead) else 0,
+        )
+
+
+def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
     if kind == "inline":
         return InlinePool()
+    if kind == "dask":
+        from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
+
+        return DaskPool(workers, scheduler)
     return ThreadPool(workers)

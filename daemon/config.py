@@ -44,6 +44,30 @@ class Policy(Strict):
     min_retrain_rows: int = Field(400, ge=10, description="labelled rows after the alarm needed to retrain")
 
 
+class Monitor(Strict):
+    """What the sensors and the analyzer count as a problem, beyond the paper's drift settings."""
+
+    drift_min_psi: float = Field(0.1, ge=0, description="smallest PSI that counts as drift for a category column")
+    estimate_margin: float = Field(
+        0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
+    )
+    performance_window_rows: int = Field(2000, ge=10, description="labelled rows in the rolling performance window")
+    max_missing_increase: float = Field(0.2, ge=0, le=1, description="missing share above the reference's")
+    max_unseen_share: float = Field(0.05, ge=0, le=1, description="share of rows in categories never seen")
+    max_out_of_range_share: float = Field(0.05, ge=0, le=1, description="share of numbers outside the reference range")
+    cpu_percent: float = Field(0, ge=0, description="0 = not checked: a busy CPU is what a batch daemon is for")
+    memory_percent: float = Field(90, ge=0)
+    disk_percent: float = Field(95, ge=0, description="of the file system holding state_dir")
+    load_per_cpu: float = Field(4.0, ge=0)
+    rss_mb: float = Field(4096, ge=0, description="the daemon's own resident memory")
+    max_pending: int = Field(8, ge=0, description="actions waiting or running in the worker pool")
+    anomaly: bool = Field(True, description="run the IsolationForest over each model's observations")
+    anomaly_warmup: int = Field(30, ge=5, description="healthy ticks before the anomaly detector is fitted")
+    anomaly_refit_every: int = Field(20, ge=1)
+    anomaly_history: int = Field(500, ge=10)
+    anomaly_tolerance: float = Field(0.05, ge=0, description="how far under the healthy scores is anomalous")
+
+
 class ModelSettings(Strict):
     """A model under management."""
 
@@ -66,17 +90,20 @@ class Settings(Strict):
     n_estimators: int = Field(100, ge=1, le=10_000)
     max_depth: int | None = Field(None, ge=1, le=1000)
     api_host: str = "127.0.0.1"
-    api_port: int = Field(8377, ge=1, le=65535)
-    api_token: str = ""
+    api_port: int = Field(8377, ge=0, le=65535, description="0 picks a free port (tests)")
+    api_token: str = Field("", description="bearer token for state-changing endpoints; empty disables them")
+    api_enabled: bool = True
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     drift_threshold: float = Field(0.05, gt=0, lt=1, description="family-wise p-value for drift tests")
     drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
-    workers: int = Field(1, ge=1, le=256)
+    workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
+    max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     executor: Literal["inline", "threads", "dask"] = "threads"
-    dask_scheduler: str = ""
+    dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
+    monitor: Monitor = Monitor()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
 

@@ -1,7 +1,8 @@
 """Onboarding: from a user's table to a managed model whose version 1 is champion and stable.
 
 This is what ``healctl init`` and the demo call: detect the task, train and evaluate version 1 with the
-managed pipeline, register it, and point ``champion`` and ``stable`` at it, recording who did it.
+managed pipeline, profile its reference data once (what the data sensors compare every batch with),
+register it, and point ``champion`` and ``stable`` at it, recording who did it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import ModelRecord, Task, Version
 from pipeline.errors import DataError
 from pipeline.evaluate import primary_metric
+from pipeline.profile import profile_version
 from pipeline.train import TrainParams, train
 
 REFERENCE_ROWS = 5000
@@ -54,6 +56,16 @@ def onboard(
     store.add_model(ModelRecord(name=name, task=task, target=target, features=features, created_at=now))
     metric = primary_metric(task.value)
     health = "healthy" if healthy_floor is None or trained.metrics[metric] >= healthy_floor else "sick"
+    holdout = frame.loc[trained.holdout] if trained.holdout is not None else None
+    profile = profile_version(
+        trained.estimator,
+        frame,
+        features=features,
+        labels=frame[target],
+        classification=task is Task.CLASSIFICATION,
+        holdout=holdout,
+        holdout_labels=holdout[target] if holdout is not None else None,
+    )
     version = registry.register(
         name,
         trained.estimator,
@@ -62,6 +74,7 @@ def onboard(
         params=trained.params,
         metrics=trained.metrics,
         data_fingerprint=trained.fingerprint,
+        profile=profile.to_json(),
         health=health,
         created_by=actor,
     )

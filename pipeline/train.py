@@ -52,6 +52,7 @@ class Trained:
     fingerprint: str
     rows: int
     params: dict[str, Any] = field(default_factory=dict)
+    holdout: pd.Index | None = None  # the rows it was scored on, for calibrating its confidence
 
 
 def forest(task: str, params: TrainParams) -> RandomForestClassifier | RandomForestRegressor:
@@ -88,6 +89,7 @@ def train(
         fingerprint=fingerprint(frame),
         rows=len(frame),
         params=params.forest_kwargs(),
+        holdout=x_test.index,
     )
 
 

@@ -1,9 +1,10 @@
 """Intake: batches dropped in the landing folder become archived, recorded batches the sensors read.
 
 Producers write ``landing/<model>/<name>.csv`` or ``.parquet`` (write to a dot-file or ``*.part`` first and
-rename, so heald never reads half a file). Each file is read, checked against the model's schema, recorded,
-then moved to the archive; a file that cannot be used is moved to the quarantine folder with a
-``.reason.json`` beside it. No file is deleted and no row is dropped silently.
+rename, so heald never reads half a file). Each file is read, checked against the model's schema and the
+champion's reference profile, recorded, then moved to the archive; a file that cannot be used (unreadable,
+feature columns missing, a column retyped or with no values at all) is moved to the quarantine folder with
+a ``.reason.json`` beside it. No file is deleted and no row is dropped silently.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import pandas as pd
 
 from knowledge.artifacts import write_atomic
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import ModelRecord, Observation
+from knowledge.values import Alias, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_table
+from pipeline.profile import Profile
+from pipeline.quality import check
 from sensors.base import LoadedBatch
 
 SOURCE = "intake"
@@ -48,6 +51,19 @@ def schema_problem(frame: pd.DataFrame, model: ModelRecord) -> str | None:
     return None
 
 
+def blocking_problem(frame: pd.DataFrame, model: ModelRecord, profile: Profile | None) -> str | None:
+    """Why the champion could not score these rows (retyped or empty feature columns), or None."""
+    if profile is None:
+        return None
+    blocking = [p.detail for p in check(profile, frame, ignore=(model.target,)).problems if p.blocking]
+    return "; ".join(blocking) or None
+
+
+def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
+    number = store.alias(model, Alias.CHAMPION)
+    return None if number is None else Profile.from_json(store.get_version(model, number).profile)
+
+
 class LandingIntake:
     """Moves files from ``landing/<model>/`` to the archive or the quarantine, recording each batch."""
 
@@ -62,20 +78,22 @@ class LandingIntake:
         observations: list[Observation] = []
         if not folder.is_dir():
             return Intake(batches=[], observations=[])
-        for path in sorted(p for p in folder.iterdir() if _ready(p)):
-            loaded, observation = self._take(path, model, store, now)
+        ready = sorted(p for p in folder.iterdir() if _ready(p))
+        profile = champion_profile(store, model.name) if ready else None
+        for path in ready:
+            loaded, observation = self._take(path, model, store, now, profile)
             observations.append(observation)
             if loaded is not None:
                 batches.append(loaded)
         return Intake(batches=batches, observations=observations)
 
     def _take(
-        self, path: Path, model: ModelRecord, store: SqlKnowledgeStore, now: datetime
+        self, path: Path, model: ModelRecord, store: SqlKnowledgeStore, now: datetime, profile: Profile | None
     ) -> tuple[LoadedBatch | None, Observation]:
         stamp = now.strftime("%Y%m%dT%H%M%S")
         try:
             frame = read_table(path)
-            problem = schema_problem(frame, model)
+            problem = schema_problem(frame, model) or blocking_problem(frame, model, profile)
             if problem:
                 raise DataError(f"{path.name}: {problem}")
         except DataError as exc:
@@ -97,7 +115,7 @@ class LandingIntake:
         batch = store.add_batch(
             model=model.name,
             received_at=now,
-            source="landing",
+            source=_source(path),
             path=str(target),
             rows=len(frame),
             labelled=labelled,
@@ -113,6 +131,14 @@ class LandingIntake:
         note = {"file": path.name, "reason": reason, "at": now.isoformat(), "model": model}
         write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(note, indent=2).encode())
         return target
+
+
+def _source(path: Path) -> str:
+    """Files written by the API's capture say where they came from; everything else was dropped in."""
+    for prefix in ("api", "feedback"):
+        if path.name.startswith(f"{prefix}-"):
+            return prefix
+    return "landing"
 
 
 def _ready(path: Path) -> bool:
