@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import Row, and_, func, insert, or_, select, update
