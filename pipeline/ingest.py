@@ -37,6 +37,8 @@ def read_table(path: Path) -> pd.DataFrame:
     head = _head(path)
     if not head.strip():
         raise DataError(f"{path.name}: the file is empty")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path.name}: is UTF-16 text; heald reads UTF-8 (save the file as UTF-8 CSV)")
     if b"\x00" in head:
         raise DataError(f"{path.name}: looks like a binary file, not CSV text (it contains NUL bytes)")
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from daemon.cli import main
@@ -59,9 +60,7 @@ def config_file(tmp_path: Path) -> Path:
     """A config for a state folder under tmp_path: small forests and 3-fold CV keep the tests quick."""
     path = tmp_path / "heald.toml"
     path.write_text(
-        f'state_dir = "{tmp_path / "state"}"\n'
-        "n_estimators = 20\n"
-        "[pipeline]\ncv_folds = 3\nretry_delay = 0.0\n",
+        f'state_dir = "{tmp_path / "state"}"\nn_estimators = 20\n[pipeline]\ncv_folds = 3\nretry_delay = 0.0\n',
         encoding="utf-8",
     )
     return path
@@ -93,6 +92,8 @@ def healctl(capsys: pytest.CaptureFixture[str], config_file: Path) -> Cli:
             main(argv)
         except SystemExit as exc:
             code = int(exc.code or 0)
+        finally:
+            structlog.reset_defaults()  # healctl pointed the logs at this call's captured stderr
         captured = capsys.readouterr()
         return Result(code=code, stdout=captured.out, stderr=captured.err)
 

@@ -41,7 +41,13 @@ def test_a_pipeline_run_and_its_stages_are_stored_and_read_back(tmp_path: Path) 
         assert [(s.stage, s.status) for s in done.stages] == [("ingest", "succeeded"), ("validate", "failed")]
         assert done.failed_stage == "validate" and done.finished_at == NOW
         again = store.add_pipeline_run(
-            model="m", folder="/runs/m/2", trigger="rerun", actor="heald", started_at=NOW, config={}, resumed_from=run.id
+            model="m",
+            folder="/runs/m/2",
+            trigger="rerun",
+            actor="heald",
+            started_at=NOW,
+            config={},
+            resumed_from=run.id,
         )
         assert [r.id for r in store.pipeline_runs("m")] == [run.id, again.id]
         assert store.pipeline_runs("m", status="failed")[0].id == run.id

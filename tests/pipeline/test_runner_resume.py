@@ -22,7 +22,11 @@ from pipeline.train import TrainParams, TuningParams
 
 def config(data: Path) -> RunConfig:
     return RunConfig(
-        model="m", data=[str(data)], target="churned", train=TrainParams(n_estimators=10), tuning=TuningParams(cv_folds=2)
+        model="m",
+        data=[str(data)],
+        target="churned",
+        train=TrainParams(n_estimators=10),
+        tuning=TuningParams(cv_folds=2),
     )
 
 

@@ -21,7 +21,9 @@ def test_the_split_holds_out_a_fifth_and_keeps_class_shares() -> None:
 def test_cross_validation_reports_mean_and_spread() -> None:
     """With cv_folds = 4 the summary has four scores whose mean and standard deviation it reports."""
     x, y = make_classification(200, 6, random_state=0)
-    fitted = fit_forest(x, y, task="classification", params=TrainParams(n_estimators=10), tuning=TuningParams(cv_folds=4))
+    fitted = fit_forest(
+        x, y, task="classification", params=TrainParams(n_estimators=10), tuning=TuningParams(cv_folds=4)
+    )
     assert fitted.cv is not None and fitted.cv.folds == 4 and len(fitted.cv.scores) == 4
     assert fitted.cv.mean == pytest.approx(np.mean(fitted.cv.scores))
     assert fitted.cv.std == pytest.approx(np.std(fitted.cv.scores))
@@ -33,7 +35,11 @@ def test_searches_choose_parameters_from_their_space(tuning: str) -> None:
     x, y = make_classification(150, 5, random_state=0)
     params = TrainParams(n_estimators=10)
     fitted = fit_forest(
-        x, y, task="classification", params=params, tuning=TuningParams(tuning=tuning, cv_folds=2, search_iterations=3)  # type: ignore[arg-type]
+        x,
+        y,
+        task="classification",
+        params=params,
+        tuning=TuningParams(tuning=tuning, cv_folds=2, search_iterations=3),  # type: ignore[arg-type]
     )
     space = search_space(params, tuning)  # type: ignore[arg-type]
     grid_size = int(np.prod([len(v) for v in space.values()])) if tuning == "grid" else 3
@@ -46,5 +52,7 @@ def test_folds_shrink_to_the_smallest_class() -> None:
     """Three rows of a class cannot fill five stratified folds: three are used, and the note says why."""
     x = np.arange(60, dtype=float).reshape(-1, 1)
     y = np.array([1] * 3 + [0] * 57)
-    fitted = fit_forest(x, y, task="classification", params=TrainParams(n_estimators=5), tuning=TuningParams(cv_folds=5))
+    fitted = fit_forest(
+        x, y, task="classification", params=TrainParams(n_estimators=5), tuning=TuningParams(cv_folds=5)
+    )
     assert fitted.cv is not None and fitted.cv.folds == 3 and "smallest class" in fitted.note

@@ -13,7 +13,12 @@ from pipeline.validate import Schema, ValidationPolicy, validate
 def good(rows: int = 60) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     return pd.DataFrame(
-        {"x": rng.normal(size=rows), "z": rng.normal(size=rows), "c": rng.choice(["a", "b"], rows), "y": [0, 1] * (rows // 2)}
+        {
+            "x": rng.normal(size=rows),
+            "z": rng.normal(size=rows),
+            "c": rng.choice(["a", "b"], rows),
+            "y": [0, 1] * (rows // 2),
+        }
     )
 
 
@@ -76,7 +81,9 @@ def test_schema_drift_names_missing_extra_and_retyped_columns() -> None:
     message = report.check("schema").message
     assert "missing columns 'z'" in message and "extra columns 'extra'" in message and "retyped" not in message
     retyped = good().assign(x=["word"] * 60)
-    report = validate(retyped, target="y", task="classification", schema=schema, policy=ValidationPolicy(purpose="batch"))
+    report = validate(
+        retyped, target="y", task="classification", schema=schema, policy=ValidationPolicy(purpose="batch")
+    )
     assert "retyped columns x (numeric -> categorical)" in report.check("schema").message
 
 
