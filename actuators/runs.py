@@ -43,8 +43,13 @@ class StoreListener:
         self.store = store
         self.run_id = run_id
         self.forward = forward
+        self._seeded = False
 
     def stage_changed(self, run: RunRecord, record: StageRecord) -> None:
+        if not self._seeded:  # every stage gets its row at once, so a run shows what is still to come
+            for position, stage in enumerate(run.stages):
+                self.store.record_stage(self.run_id, stage_run(stage, position))
+            self._seeded = True
         position = [s.stage for s in run.stages].index(record.stage)
         self.store.record_stage(self.run_id, stage_run(record, position))
         if self.forward is not None:

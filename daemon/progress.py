@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pipeline.runner import RunRecord, StageRecord
@@ -48,6 +49,6 @@ class StageProgress:
         mark = MARKS.get(record.status)
         if mark is None:
             return
-        detail = f": {record.error}" if record.error else ""
+        detail = f": {escape(record.error)}" if record.error else ""
         self.progress.console.print(f"  {record.stage:<9} {mark} {record.seconds:7.2f}s{detail}", highlight=False)
         self.progress.advance(self.task)

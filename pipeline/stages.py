@@ -159,8 +159,9 @@ class FeaturesStage:
         out = Engineered(
             spec=spec,
             preprocessor=prep,
-            x_train=np.asarray(x_train, dtype=np.float64),
-            x_test=np.asarray(x_test, dtype=np.float64),
+            # The forest casts its input to float32 anyway, so keeping float32 loses nothing and halves the I/O.
+            x_train=np.asarray(x_train, dtype=np.float32),
+            x_test=np.asarray(x_test, dtype=np.float32),
             y_train=learn[config.target].reset_index(drop=True),
             y_test=test[config.target].reset_index(drop=True),
             test_rows=test[spec.columns].reset_index(drop=True),
