@@ -121,11 +121,12 @@ def incidents(
 
 
 def incidents_table(data: list[dict[str, Any]]) -> Table:
-    table = Table(title="incidents")
-    for column in ("id", "model", "kind", "status", "opened", "resolved", "actions", "summary"):
-        table.add_column(column)
+    table = Table(title="incidents", expand=True)
+    for column in ("id", "model", "kind", "status", "opened", "resolved", "actions"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", ratio=1, overflow="ellipsis", no_wrap=True)
     for i in data:
-        acts = ", ".join(f"{a['kind']}:{a['state']}" for a in i["actions"]) or "-"
+        acts = ", ".join(f"{a['kind']} {_STATE_MARK.get(a['state'], a['state'])}" for a in i["actions"]) or "-"
         table.add_row(
             str(i["id"]),
             i["model"],
@@ -134,9 +135,12 @@ def incidents_table(data: list[dict[str, Any]]) -> Table:
             _t(i["opened_at"]),
             _t(i["resolved_at"]),
             acts,
-            i["summary"][:60],
+            i["summary"],
         )
     return table
+
+
+_STATE_MARK = {"succeeded": "ok", "failed": "FAILED", "running": "...", "planned": "...", "aborted": "aborted"}
 
 
 def _show_incident(one: dict[str, Any], as_json: bool) -> None:
@@ -505,7 +509,8 @@ def _v(number: int | None) -> str:
 
 
 def _t(value: str | None) -> str:
-    return "-" if not value else value[:16].replace("T", " ")
+    """An ISO time as `MM-DD HH:MM` (UTC), short enough for a table column."""
+    return "-" if not value else value[5:16].replace("T", " ")
 
 
 def _status(status: str) -> str:
@@ -516,16 +521,9 @@ def _status(status: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn heald's own errors into one clear line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Standalone mode lets click report usage errors itself (exit 2); our errors surface here.
+        app(args=argv, prog_name="healctl")
     except (HealdError, PipelineError) as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # a message is text, not markup
+        # A message is text, not markup (``[[models]]`` would vanish); soft_wrap keeps it on one line.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise

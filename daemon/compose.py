@@ -20,6 +20,7 @@ from actuators.rollback import RollbackActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
+from daemon.leader import Leadership, default_holder
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
@@ -92,7 +93,10 @@ def build(
     clock: Clock | None = None,
     pool: Literal["inline", "threads", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
+    pool_instance: WorkerPool | None = None,
+    holder: str | None = None,
 ) -> Heald:
+    """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
     if store is None:
         store, registry = open_store(settings)
@@ -139,7 +143,7 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=_pool(pool or settings.executor, settings.workers),
+        pool=pool_instance or _pool(pool or settings.executor, settings.workers),
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
@@ -148,6 +152,9 @@ def build(
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,
+        is_leader=Leadership(
+            store, clock, holder=holder or default_holder(), ttl_seconds=max(3 * settings.tick_seconds, 30.0)
+        ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 

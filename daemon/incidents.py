@@ -13,7 +13,7 @@ from datetime import datetime
 from daemon.analyzer import Verdicts
 from daemon.logs import get
 from knowledge.sql.store import ACTIVE_ACTION, SqlKnowledgeStore
-from knowledge.values import ActionState, Incident, IncidentStatus, ModelRecord
+from knowledge.values import ActionKind, ActionState, Incident, IncidentStatus, ModelRecord
 
 log = get("heald.incidents")
 
@@ -70,7 +70,7 @@ class IncidentTracker:
         done = self.store.update_incident(
             incident.id, clear_ticks=clear, updated_at=now, status=IncidentStatus.RESOLVED, resolved_at=now
         )
-        last = self._last_succeeded(incident.id)
+        last = self._last_succeeded(incident)
         if last is not None:
             self.store.set_outcome(last, "verified", at=now, detail=f"{incident.kind} cleared for {clear} readings")
         log.info(
@@ -83,6 +83,14 @@ class IncidentTracker:
         )
         return done
 
-    def _last_succeeded(self, incident_id: int) -> int | None:
-        succeeded = self.store.actions(incident_id=incident_id, states=[ActionState.SUCCEEDED])
-        return succeeded[-1].id if succeeded else None
+    def _last_succeeded(self, incident: Incident) -> int | None:
+        """The action that healed it: its own last success, else the model's last remedy since it opened."""
+        own = self.store.actions(incident_id=incident.id, states=[ActionState.SUCCEEDED])
+        if own:
+            return own[-1].id
+        remedies = [
+            a
+            for a in self.store.actions(model=incident.model, since=incident.opened_at, states=[ActionState.SUCCEEDED])
+            if a.kind is not ActionKind.ALERT
+        ]
+        return remedies[-1].id if remedies else None

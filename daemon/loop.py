@@ -21,7 +21,7 @@ from actuators.pool import WorkerPool
 from daemon.analyzer import Analyzer
 from daemon.incidents import IncidentTracker
 from daemon.logs import get
-from daemon.planner import Plan, Planner
+from daemon.planner import PRIORITY, Plan, Planner
 from knowledge.clock import Clock
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
@@ -112,7 +112,8 @@ class Loop:
         report.resolved += [i.id for i in changes.resolved]
         if acting:
             self._mark_stable(model, now)
-            for incident in self.p.store.active_incidents(model.name):
+            incidents = sorted(self.p.store.active_incidents(model.name), key=lambda i: PRIORITY.get(i.kind, 9))
+            for incident in incidents:
                 plan = self.p.planner.plan(model, incident, now)
                 if plan is not None:
                     self._carry_out(model, plan, now, report)

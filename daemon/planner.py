@@ -19,6 +19,16 @@ from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Action, ActionKind, ActionState, Incident, ModelRecord, SymptomKind
 
+# Which incident of a model is planned for first when several are open (a lower number goes first): a
+# broken artifact or pipeline before anything else, and a drift before the performance drop it explains,
+# so the remedy chosen is the one for the cause.
+PRIORITY = {
+    SymptomKind.ARTIFACT_CORRUPT: 0,
+    SymptomKind.PIPELINE_FAILED: 1,
+    SymptomKind.DATA_DRIFT: 2,
+    SymptomKind.PERFORMANCE_DROP: 3,
+}
+
 LADDERS: dict[SymptomKind, list[ActionKind]] = {
     SymptomKind.DATA_DRIFT: [ActionKind.RETRAIN],
     SymptomKind.PERFORMANCE_DROP: [ActionKind.ROLLBACK, ActionKind.RETRAIN],
@@ -92,13 +102,9 @@ class Planner:
     def plan(self, model: ModelRecord, incident: Incident, now: datetime) -> Plan | None:
         """What to do about ``incident`` now; None when an action is under way or being verified."""
         history = self.store.actions(incident_id=incident.id)
-        if any(a.state in (ActionState.PLANNED, ActionState.RUNNING) for a in history):
+        if self._model_busy(model.name, now):
             return None
         unverified = self._unverified(history, now)
-        last = history[-1] if history else None
-        settling = last is not None and last.state is ActionState.SUCCEEDED and last.outcome is None
-        if settling and last is not None and last.id not in unverified:
-            return None  # give the last action's effect time to show
         if incident.status.value == "escalated":
             return None  # a person has it now
         # An action aborted by a crash may be tried again; one that failed or did not help may not.
@@ -140,6 +146,24 @@ class Planner:
             escalate=True,
             unverified=unverified or [],
         )
+
+    def _model_busy(self, model: str, now: datetime) -> bool:
+        """One remedy at a time per model: wait while one runs or its effect has not had time to show.
+
+        Symptoms of one cause often come together (a drift and the performance drop it causes); acting on
+        each at once would fight (a rollback undoing the retrain that fixed both). Level-triggered, the
+        next decision is made on what the world looks like after the first remedy.
+        """
+        window = timedelta(seconds=self.settings.verify_within * self.settings.tick_seconds)
+        for action in self.store.actions(model=model, since=now - window - timedelta(days=1), limit=50):
+            if action.kind is ActionKind.ALERT:
+                continue
+            if action.state in (ActionState.PLANNED, ActionState.RUNNING):
+                return True
+            settling = action.outcome is None and action.finished_at is not None and now - action.finished_at < window
+            if action.state is ActionState.SUCCEEDED and settling:
+                return True
+        return False
 
     def _unverified(self, history: list[Action], now: datetime) -> list[int]:
         """Succeeded actions whose effect has not shown within ``verify_within`` ticks."""

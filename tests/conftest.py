@@ -1,8 +1,12 @@
-"""Shared fixtures: small real data sets written to files, a config for them, and healctl run in-process."""
+"""Shared fixtures: settings in a temporary state folder, a wired heald on simulated time, stores on a
+real SQLite file and a real PostgreSQL server started for the session, small real data sets written to
+files with a config for them, and healctl run in-process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +15,87 @@ import pandas as pd
 import pytest
 import structlog
 from sklearn.datasets import load_breast_cancer, load_diabetes
+from sqlalchemy import create_engine, text
 
 from daemon.cli import main
+from daemon.compose import Heald, build
+from daemon.config import ModelSettings, Policy, Settings
+from knowledge.clock import ManualClock
+from knowledge.sql.store import SqlKnowledgeStore
+from tests import postgres
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole session; a missing server fails in CI instead of skipping."""
+    if not postgres.available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries are missing; `make test` installs them (scripts/system-deps)")
+        pytest.skip("PostgreSQL is not installed (run scripts/system-deps)")
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_base_url: str) -> str:
+    """A fresh, empty database on the session's server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(f"{pg_base_url}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return f"{pg_base_url}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlKnowledgeStore]:
+    """The knowledge store on each backend: the contract suite runs once per backend."""
+    sqlite = f"sqlite:///{tmp_path / 'heald.db'}"
+    url = sqlite if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    opened = SqlKnowledgeStore.open(url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def make_settings(state: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {
+        "state_dir": state,
+        "n_estimators": 20,
+        "max_depth": 8,
+        "tick_seconds": 3600,
+        "executor": "inline",
+        "policy": Policy(cooldown_seconds=3 * 3600, stable_after=3, min_retrain_rows=300),
+        "models": [ModelSettings(name="m", target="y", task="classification", min_accuracy=0.8)],
+    }
+    base.update(overrides)
+    return Settings.model_validate(base)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "state")
+
+
+@pytest.fixture
+def heald(settings: Settings, clock: ManualClock) -> Iterator[Heald]:
+    built = build(settings, clock=clock, pool="inline")
+    yield built
+    built.close()
+
+
+def table(rows: int, *, shifted: bool = False, seed: int = 0) -> pd.DataFrame:
+    """A small labelled table: y follows a rule on a and b; `shifted` moves a and flips the rule."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(3.0 if shifted else 0.0, 1.0, rows)
+    b = rng.normal(0.0, 1.0, rows)
+    c = rng.choice(["red", "green", "blue"], rows)
+    y = ((a - 3.0 if shifted else a) + b < 0).astype(int) if shifted else (a + b > 0).astype(int)
+    return pd.DataFrame({"a": a, "b": b, "c": c, "y": y})
 
 
 def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:

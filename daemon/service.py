@@ -1,0 +1,131 @@
+"""heald, the daemon: opens the knowledge store, reconciles the journal, then ticks until told to stop.
+
+Signals: SIGHUP reloads the config (a bad new config is logged and the old one kept); SIGTERM and SIGINT
+stop new actions, let the tick in progress finish, wait for running actions, and exit 0. Under systemd
+(Type=notify) it reports READY=1 after the store is open and migrated, WATCHDOG=1 after each completed
+tick, and a one-line STATUS. Exit code 2 means a configuration error (systemd should not restart on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from daemon import config as configuration
+from daemon import logs
+from daemon.compose import Heald, build
+from daemon.scheduler import TickScheduler
+from daemon.systemd import notify
+from knowledge.errors import ConfigError, HealdError
+
+log = logs.get("heald.service")
+
+
+class Service:
+    """The long-running daemon around one wired heald."""
+
+    def __init__(self, heald: Heald, config_path: Path | None) -> None:
+        self.heald = heald
+        self.config_path = config_path
+        self.ticks = 0
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            try:
+                report = self.heald.loop.tick()
+            except Exception:  # a failed tick is logged and retried next interval; the daemon stays up
+                log.exception("tick_failed")
+                notify(STATUS="last tick failed; see the log")
+                return
+            self.ticks += 1
+            open_incidents = len(self.heald.store.active_incidents())
+            models = len(self.heald.store.list_models())
+            notify(WATCHDOG=1, STATUS=f"tick {self.ticks}: {models} model(s), {open_incidents} open incident(s)")
+            log.info(
+                "tick_completed",
+                tick=self.ticks,
+                observations=report.observations,
+                opened=report.opened,
+                resolved=report.resolved,
+                started=report.started,
+            )
+
+    def reload(self) -> None:
+        """Re-read the config; keep running on the old one if the new one is invalid."""
+        try:
+            settings = configuration.load(self.config_path)
+        except ConfigError as exc:
+            log.error("config_reload_failed", error=str(exc))
+            return
+        with self._lock:
+            pool = self.heald.loop.p.pool
+            self.heald = build(settings, store=self.heald.store, pool_instance=pool)
+            logs.configure(settings.log_level)
+        log.info("config_reloaded", source=settings.source)
+
+    def run(self) -> int:
+        self.heald.loop.reconcile()
+        scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        scheduler.start()
+        notify(READY=1, STATUS="started; first tick running")
+        log.info("service_started", database=self.heald.store.url, tick_seconds=self.heald.settings.tick_seconds)
+        while not self._stop.is_set():
+            if self._reload.wait(timeout=0.5):
+                self._reload.clear()
+                notify(RELOADING=1)
+                self.reload()
+                scheduler.reschedule(self.heald.settings.tick_seconds)
+                notify(READY=1)
+        notify(STOPPING=1, STATUS="stopping: waiting for running actions")
+        self.heald.loop.stopping = True
+        scheduler.stop()
+        self.heald.close()
+        log.info("service_stopped", ticks=self.ticks)
+        return 0
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        self._stop.set()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="heald", description="The self-healing MLOps daemon.")
+    parser.add_argument(
+        "--config", "-c", type=Path, help="config file (default: $HEALD_CONFIG or /etc/heald/heald.toml)"
+    )
+    parser.add_argument("--once", action="store_true", help="run one tick and exit (for cron or a smoke test)")
+    args = parser.parse_args(argv)
+    try:
+        settings = configuration.load(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"heald: {exc}\n")
+        raise SystemExit(2) from None
+    logs.configure(settings.log_level)
+    try:
+        heald = build(settings)
+    except HealdError as exc:
+        log.error("service_failed", error=str(exc))
+        sys.stderr.write(f"heald: {exc}\n")
+        raise SystemExit(1) from None
+    service = Service(heald, args.config)
+    if args.once:
+        heald.loop.reconcile()
+        service.tick()
+        heald.close()
+        return
+    raise SystemExit(service.run())
