@@ -107,16 +107,19 @@ def recorded_run(
         resumed_from=resume.id if resume is not None else None,
         action_id=action_id,
     )
-    previous = runner.listener
-    runner.listener = StoreListener(store, row.id, forward)
-    try:
-        if resume is not None:
-            run = runner.resume(Path(resume.folder), folder)
-        else:
-            assert config is not None
-            run = runner.run(config, folder)
-    finally:
-        runner.listener = previous
+    # A runner of its own for this run, so runs on several worker threads never share a listener.
+    mine = Runner(
+        runner.stages,
+        retry=runner.retry,
+        listener=StoreListener(store, row.id, forward),
+        sleep=runner.sleep,
+        now=runner.now,
+    )
+    if resume is not None:
+        run = mine.resume(Path(resume.folder), folder)
+    else:
+        assert config is not None
+        run = mine.run(config, folder)
     record = run.record
     finished = store.finish_pipeline_run(
         row.id,

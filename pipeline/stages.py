@@ -19,6 +19,7 @@ trusts. ``FlakyStage`` is the fake for tests: it fails a real stage a set number
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,10 @@ class FeaturesStage:
             test_rows=test[spec.columns].reset_index(drop=True),
             reference=learn[spec.columns].head(config.reference_rows).reset_index(drop=True),
         )
+        saving = time.perf_counter()
         self._save(ctx.folder, out)
         return out, {
+            "save_seconds": round(time.perf_counter() - saving, 3),
             "train_rows": len(learn),
             "test_rows": len(test),
             "numeric": len(spec.numeric),
@@ -240,9 +243,14 @@ class TrainStage:
             candidates=fitted.candidates,
             note=fitted.note,
         )
+        saving = time.perf_counter()
         save_model(ctx.folder / "forest.skops", fitted.forest)
         _write_json(ctx.folder / "fit.json", out.fit_json())
-        summary = {"tuning": out.tuning, "candidates": out.candidates}
+        summary = {
+            "tuning": out.tuning,
+            "candidates": out.candidates,
+            "save_seconds": round(time.perf_counter() - saving, 3),
+        }
         if out.cv:
             summary.update(cv_mean=out.cv.mean, cv_std=out.cv.std, cv_folds=out.cv.folds)
         return out, summary
