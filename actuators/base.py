@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import JSON, Action, ModelRecord
+
+if TYPE_CHECKING:
+    from actuators.pool import WorkerPool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +42,7 @@ class ActContext:
     registry: ModelRegistry
     store: SqlKnowledgeStore
     settings: ActSettings = ActSettings()
+    pool: WorkerPool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,8 @@ class WorkerPool(Protocol):
 
     def pending(self) -> int: ...
 
+    def size(self) -> int: ...
+
     def resize(self, workers: int) -> int: ...
 
     def shutdown(self, wait: bool = True) -> None: ...
@@ -60,8 +62,11 @@ class InlinePool:
     def pending(self) -> int:
         return 0
 
-    def resize(self, workers: int) -> int:
+    def size(self) -> int:
         return 1
+
+    def resize(self, workers: int) -> int:
+        return 1  # runs in the caller's thread: there is nothing to scale
 
     def shutdown(self, wait: bool = True) -> None:
         self._done.clear()
@@ -84,6 +89,9 @@ class ThreadPool:
 
     def pending(self) -> int:
         return sum(1 for f in self._futures.values() if not f.done())
+
+    def size(self) -> int:
+        return self.workers
 
     def resize(self, workers: int) -> int:
         # Running jobs keep their threads; new jobs go to a pool of the new size.

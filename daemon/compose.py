@@ -17,6 +17,7 @@ from actuators.pool import InlinePool, ThreadPool, WorkerPool
 from actuators.rerun import RerunActuator
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
+from actuators.scale import ScaleActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
@@ -120,6 +121,7 @@ def build(
         ActionKind.RERUN: RerunActuator(runs_folder(settings), retry=retry_policy(settings)),
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
+        ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
     sensors: list[Sensor] = [ArtifactSensor(), DriftSensor(), PerformanceSensor(), PipelineRunSensor()]
     parts = LoopParts(
@@ -143,7 +145,7 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=pool_instance or _pool(pool or settings.executor, settings.workers),
+        pool=pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler),
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
@@ -159,7 +161,11 @@ def build(
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 
 
-def _pool(kind: str, workers: int) -> WorkerPool:
+def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
     if kind == "inline":
         return InlinePool()
+    if kind == "dask":
+        from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
+
+        return DaskPool(workers, scheduler)
     return ThreadPool(workers)

@@ -89,16 +89,18 @@ class Settings(Strict):
     n_estimators: int = Field(100, ge=1, le=10_000)
     max_depth: int | None = Field(None, ge=1, le=1000)
     api_host: str = "127.0.0.1"
-    api_port: int = Field(8377, ge=1, le=65535)
-    api_token: str = ""
+    api_port: int = Field(8377, ge=0, le=65535, description="0 picks a free port (tests)")
+    api_token: str = Field("", description="bearer token for state-changing endpoints; empty disables them")
+    api_enabled: bool = True
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     drift_threshold: float = Field(0.05, gt=0, lt=1, description="family-wise p-value for drift tests")
     drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
-    workers: int = Field(1, ge=1, le=256)
+    workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
+    max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     executor: Literal["inline", "threads", "dask"] = "threads"
-    dask_scheduler: str = ""
+    dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()
     models: list[ModelSettings] = Field(default_factory=list)

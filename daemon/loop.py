@@ -198,6 +198,7 @@ class Loop:
             registry=self.p.registry,
             store=self.p.store,
             settings=self.p.act_settings(model.name),
+            pool=self.p.pool,
         )
         self.p.pool.submit(action.id, lambda: actuator.execute(running, ctx))
 

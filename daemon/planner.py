@@ -183,6 +183,10 @@ class Planner:
             return self._rollback(model, incident, cost)
         if kind is ActionKind.RETRAIN:
             return self._retrain(model, incident, cost)
+        if kind is ActionKind.SCALE:
+            # A backlog wants more workers; a host under pressure wants fewer concurrent fits.
+            step = 1 if incident.kind is SymptomKind.BACKLOG else -1
+            return Candidate(kind=kind, cost=cost, feasible=True, why=f"scale by {step:+d}", params={"step": step})
         return Candidate(kind=kind, cost=cost, feasible=True, why="no precondition")
 
     def _rollback(self, model: ModelRecord, incident: Incident, cost: float) -> Candidate:

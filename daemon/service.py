@@ -17,7 +17,10 @@ from types import FrameType
 
 from daemon import config as configuration
 from daemon import logs
+from daemon.api import ApiServer, create_app
+from daemon.capture import Capture
 from daemon.compose import Heald, build
+from daemon.metrics import Metrics
 from daemon.scheduler import TickScheduler
 from daemon.systemd import notify
 from knowledge.errors import ConfigError, HealdError
@@ -30,6 +33,7 @@ class Service:
 
     def __init__(self, heald: Heald, config_path: Path | None) -> None:
         self.heald = heald
+        self.capture = Capture(heald.settings.landing)
         self.config_path = config_path
         self.ticks = 0
         self._stop = threading.Event()
@@ -41,6 +45,7 @@ class Service:
             if self._stop.is_set():
                 return
             try:
+                self.capture.flush(self.heald.clock.now())
                 report = self.heald.loop.tick()
             except Exception:  # a failed tick is logged and retried next interval; the daemon stays up
                 log.exception("tick_failed")
@@ -72,8 +77,24 @@ class Service:
             logs.configure(settings.log_level)
         log.info("config_reloaded", source=settings.source)
 
+    def serve_api(self) -> ApiServer | None:
+        """Bind the HTTP API (before READY, so a ready heald answers); None when disabled."""
+        settings = self.heald.settings
+        if not settings.api_enabled:
+            return None
+        metrics = Metrics(self.heald.store, self.heald.registry)
+        server = ApiServer(create_app(lambda: self.heald, self.capture, metrics), settings.api_host, settings.api_port)
+        server.start()
+        return server
+
     def run(self) -> int:
         self.heald.loop.reconcile()
+        try:
+            api = self.serve_api()
+        except OSError as exc:
+            log.error("service_failed", error=str(exc))
+            sys.stderr.write(f"heald: {exc}\n")
+            return 1
         scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -90,7 +111,10 @@ class Service:
                 notify(READY=1)
         notify(STOPPING=1, STATUS="stopping: waiting for running actions")
         self.heald.loop.stopping = True
+        if api is not None:
+            api.stop()
         scheduler.stop()
+        self.capture.flush(self.heald.clock.now())  # served rows are data: never dropped on the way out
         self.heald.close()
         log.info("service_stopped", ticks=self.ticks)
         return 0
@@ -118,11 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     logs.configure(settings.log_level)
     try:
         heald = build(settings)
+        service = Service(heald, args.config)
     except HealdError as exc:
         log.error("service_failed", error=str(exc))
         sys.stderr.write(f"heald: {exc}\n")
         raise SystemExit(1) from None
-    service = Service(heald, args.config)
     if args.once:
         heald.loop.reconcile()
         service.tick()

@@ -56,8 +56,17 @@ class SenseContext:
         return self._champion
 
     def rows(self, *, labelled: bool | None = None) -> pd.DataFrame:
-        """The rows of this tick's batches concatenated (optionally only labelled ones)."""
-        frames = [b.frame for b in self.batches if labelled is None or b.batch.labelled == labelled]
+        """The rows of this tick's batches concatenated (optionally only labelled ones).
+
+        Feedback batches repeat rows already served (now with labels): they count as labelled rows but
+        not again as incoming data.
+        """
+        frames = [
+            b.frame
+            for b in self.batches
+            if (labelled is None and b.batch.source != "feedback")
+            or (labelled is not None and b.batch.labelled == labelled)
+        ]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def observe(self, source: str, metric: str, value: float, /, **evidence: object) -> Observation:

@@ -111,7 +111,7 @@ class LandingIntake:
         batch = store.add_batch(
             model=model.name,
             received_at=now,
-            source="landing",
+            source=_source(path),
             path=str(target),
             rows=len(frame),
             labelled=labelled,
@@ -135,6 +135,14 @@ class LandingIntake:
         }
         write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(note, indent=2).encode())
         return target
+
+
+def _source(path: Path) -> str:
+    """Files written by the API's capture say where they came from; everything else was dropped in."""
+    for prefix in ("api", "feedback"):
+        if path.name.startswith(f"{prefix}-"):
+            return prefix
+    return "landing"
 
 
 def _ready(path: Path) -> bool:

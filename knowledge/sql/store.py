@@ -9,9 +9,12 @@ the action journal together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
+from enum import Enum
+from functools import cache
 from types import EllipsisType
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -34,11 +37,9 @@ from knowledge.values import (
     ModelRecord,
     Observation,
     PipelineRun,
-    Severity,
     StageRun,
     Symptom,
     SymptomKind,
-    Task,
     Version,
 )
 
@@ -71,16 +72,7 @@ class SqlKnowledgeStore:
     def add_model(self, model: ModelRecord) -> ModelRecord:
         try:
             with self.engine.begin() as c:
-                c.execute(
-                    insert(t.models).values(
-                        name=model.name,
-                        task=model.task.value,
-                        target=model.target,
-                        features=list(model.features),
-                        created_at=model.created_at,
-                        paused=model.paused,
-                    )
-                )
+                c.execute(insert(t.models).values(**_columns(model)))
         except IntegrityError as exc:
             raise StoreError(f"model {model.name!r} already exists") from exc
         return model
@@ -90,7 +82,7 @@ class SqlKnowledgeStore:
             row = c.execute(select(t.models).where(t.models.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no model named {name!r}")
-        return _model(row)
+        return _from_row(ModelRecord, row)
 
     def find_model(self, name: str) -> ModelRecord | None:
         try:
@@ -101,7 +93,7 @@ class SqlKnowledgeStore:
     def list_models(self) -> list[ModelRecord]:
         with self.engine.connect() as c:
             rows = c.execute(select(t.models).order_by(t.models.c.name)).all()
-        return [_model(r) for r in rows]
+        return [_from_row(ModelRecord, r) for r in rows]
 
     def set_paused(self, name: str, paused: bool) -> None:
         with self.engine.begin() as c:
@@ -120,7 +112,7 @@ class SqlKnowledgeStore:
         """Record a version whose artifact is already on disk; numbers are unique per model."""
         try:
             with self.engine.begin() as c:
-                c.execute(insert(t.versions).values(**_version_values(version)))
+                c.execute(insert(t.versions).values(**_columns(version)))
         except IntegrityError as exc:
             raise StoreError(f"version {version.number} of model {version.model!r} already exists") from exc
         return version
@@ -132,12 +124,12 @@ class SqlKnowledgeStore:
             ).first()
         if row is None:
             raise NotFoundError(f"model {model!r} has no version {number}")
-        return _version(row)
+        return _from_row(Version, row)
 
     def list_versions(self, model: str) -> list[Version]:
         with self.engine.connect() as c:
             rows = c.execute(select(t.versions).where(t.versions.c.model == model).order_by(t.versions.c.number)).all()
-        return [_version(r) for r in rows]
+        return [_from_row(Version, r) for r in rows]
 
     def aliases(self, model: str) -> dict[Alias, int]:
         with self.engine.connect() as c:
@@ -187,7 +179,7 @@ class SqlKnowledgeStore:
                 reason=reason,
                 action_id=action_id,
             )
-            c.execute(insert(t.alias_history).values(**_alias_move_values(move)))
+            c.execute(insert(t.alias_history).values(**_columns(move)))
             if rolled_back is not None:
                 c.execute(
                     update(t.versions)
@@ -211,7 +203,7 @@ class SqlKnowledgeStore:
             q = q.where(t.alias_history.c.alias == alias)
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.alias_history.c.id)).all()
-        return [_alias_move(r) for r in rows]
+        return [_from_row(AliasMove, r) for r in rows]
 
     def mark_stable(self, model: str, number: int, at: datetime) -> None:
         with self.engine.begin() as c:
@@ -232,7 +224,7 @@ class SqlKnowledgeStore:
     # -- observations and symptoms ------------------------------------------------------------------
 
     def add_observations(self, observations: Iterable[Observation]) -> int:
-        values = [_observation_values(o) for o in observations]
+        values = [_columns(o) for o in observations]
         if values:
             with self.engine.begin() as c:
                 c.execute(insert(t.observations), values)
@@ -255,18 +247,18 @@ class SqlKnowledgeStore:
         q = q.order_by(t.observations.c.id.desc()).limit(limit)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
-        return [_observation(r) for r in reversed(rows)]
+        return [_from_row(Observation, r) for r in reversed(rows)]
 
     def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:
         with self.engine.begin() as c:
-            c.execute(insert(t.symptoms).values(**_symptom_values(symptom), incident_id=incident_id))
+            c.execute(insert(t.symptoms).values(**_columns(symptom), incident_id=incident_id))
 
     def symptoms(self, incident_id: int) -> list[Symptom]:
         with self.engine.connect() as c:
             rows = c.execute(
                 select(t.symptoms).where(t.symptoms.c.incident_id == incident_id).order_by(t.symptoms.c.id)
             ).all()
-        return [_symptom(r) for r in rows]
+        return [_from_row(Symptom, r) for r in rows]
 
     # -- incidents ----------------------------------------------------------------------------------
 
@@ -286,7 +278,7 @@ class SqlKnowledgeStore:
                 )
             ).inserted_primary_key
             assert new_id is not None
-            c.execute(insert(t.symptoms).values(**_symptom_values(symptom), incident_id=new_id[0]))
+            c.execute(insert(t.symptoms).values(**_columns(symptom), incident_id=new_id[0]))
         return self.get_incident(int(new_id[0]))
 
     def update_incident(self, incident_id: int, **changes: Any) -> Incident:
@@ -314,7 +306,7 @@ class SqlKnowledgeStore:
             row = c.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
         if row is None:
             raise NotFoundError(f"no incident {incident_id}")
-        return _incident(row)
+        return _from_row(Incident, row)
 
     def active_incidents(self, model: str | None = None) -> list[Incident]:
         q = select(t.incidents).where(t.incidents.c.status.in_([s.value for s in ACTIVE_INCIDENT]))
@@ -322,7 +314,7 @@ class SqlKnowledgeStore:
             q = q.where(t.incidents.c.model == model)
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.incidents.c.id)).all()
-        return [_incident(r) for r in rows]
+        return [_from_row(Incident, r) for r in rows]
 
     def list_incidents(
         self, *, model: str | None = None, status: Sequence[str] | None = None, limit: int = 100
@@ -335,7 +327,7 @@ class SqlKnowledgeStore:
             q = q.where(t.incidents.c.status.in_(list(status)))
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.incidents.c.id.desc()).limit(limit)).all()
-        return [_incident(r) for r in rows]
+        return [_from_row(Incident, r) for r in rows]
 
     # -- actions and their journal ------------------------------------------------------------------
 
@@ -420,7 +412,7 @@ class SqlKnowledgeStore:
             row = c.execute(select(t.actions).where(t.actions.c.id == action_id)).first()
         if row is None:
             raise NotFoundError(f"no action {action_id}")
-        return _action(row)
+        return _from_row(Action, row)
 
     def actions(
         self,
@@ -447,7 +439,7 @@ class SqlKnowledgeStore:
         q = q.order_by(t.actions.c.id.desc()).limit(limit)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
-        return [_action(r) for r in reversed(rows)]
+        return [_from_row(Action, r) for r in reversed(rows)]
 
     def action_events(self, action_id: int) -> list[JSON]:
         with self.engine.connect() as c:
@@ -458,17 +450,7 @@ class SqlKnowledgeStore:
 
     def add_decision(self, decision: Decision) -> None:
         with self.engine.begin() as c:
-            c.execute(
-                insert(t.decisions).values(
-                    at=decision.at,
-                    model=decision.model,
-                    incident_id=decision.incident_id,
-                    chosen=decision.chosen,
-                    reason=decision.reason,
-                    candidates=decision.candidates,
-                    action_id=decision.action_id,
-                )
-            )
+            c.execute(insert(t.decisions).values(**_columns(decision)))
 
     def decisions(self, *, incident_id: int | None = None, model: str | None = None) -> list[Decision]:
         q = select(t.decisions)
@@ -478,18 +460,7 @@ class SqlKnowledgeStore:
             q = q.where(t.decisions.c.model == model)
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.decisions.c.id)).all()
-        return [
-            Decision(
-                at=r.at,
-                model=r.model,
-                incident_id=r.incident_id,
-                candidates=list(r.candidates),
-                chosen=r.chosen,
-                reason=r.reason,
-                action_id=r.action_id,
-            )
-            for r in rows
-        ]
+        return [_from_row(Decision, r) for r in rows]
 
     # -- batches ------------------------------------------------------------------------------------
 
@@ -506,32 +477,10 @@ class SqlKnowledgeStore:
         status: str = "accepted",
         reason: str = "",
     ) -> Batch:
+        values = {k: v for k, v in locals().items() if k != "self"}  # exactly the keyword arguments above
         with self.engine.begin() as c:
-            new_id = c.execute(
-                insert(t.batches).values(
-                    model=model,
-                    received_at=received_at,
-                    source=source,
-                    path=path,
-                    rows=rows,
-                    labelled=labelled,
-                    fingerprint=fingerprint,
-                    status=status,
-                    reason=reason,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-        return Batch(
-            id=int(new_id),
-            model=model,
-            received_at=received_at,
-            source=source,
-            path=path,
-            rows=rows,
-            labelled=labelled,
-            fingerprint=fingerprint,
-            status=status,
-            reason=reason,
-        )
+            new_id = c.execute(insert(t.batches).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        return Batch(id=int(new_id), **values)
 
     def batches(
         self,
@@ -555,7 +504,7 @@ class SqlKnowledgeStore:
             q = q.where(t.batches.c.status == status)
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
-        return [_batch(r) for r in reversed(rows)]
+        return [_from_row(Batch, r) for r in reversed(rows)]
 
     # -- pipeline runs and their stages -------------------------------------------------------------
 
@@ -590,7 +539,7 @@ class SqlKnowledgeStore:
 
     def record_stage(self, run_id: int, stage: StageRun) -> None:
         """Write (or overwrite) the record of one stage of a run."""
-        values = _stage_values(stage)
+        values = _columns(stage)
         where = and_(t.stage_runs.c.run_id == run_id, t.stage_runs.c.stage == stage.stage)
         with self.engine.begin() as c:
             done = c.execute(update(t.stage_runs).where(where).values(**values))
@@ -605,11 +554,8 @@ class SqlKnowledgeStore:
         at: datetime,
         failed_stage: str | None = None,
         error: str | None = None,
-        version: int | None = None,
     ) -> PipelineRun:
-        values: dict[str, Any] = {"status": status, "finished_at": at, "failed_stage": failed_stage, "error": error}
-        if version is not None:
-            values["version"] = version
+        values = {"status": status, "finished_at": at, "failed_stage": failed_stage, "error": error}
         with self.engine.begin() as c:
             done = c.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(**values))
         if done.rowcount == 0:
@@ -621,6 +567,7 @@ class SqlKnowledgeStore:
             c.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(version=version))
 
     def get_pipeline_run(self, run_id: int) -> PipelineRun:
+        """A run with its stages in order."""
         with self.engine.connect() as c:
             row = c.execute(select(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id)).first()
             if row is None:
@@ -628,7 +575,7 @@ class SqlKnowledgeStore:
             stages = c.execute(
                 select(t.stage_runs).where(t.stage_runs.c.run_id == run_id).order_by(t.stage_runs.c.position)
             ).all()
-        return _pipeline_run(row, [_stage_run(s) for s in stages])
+        return replace(_from_row(PipelineRun, row), stages=[_from_row(StageRun, s) for s in stages])
 
     def pipeline_runs(self, model: str, *, status: str | None = None, limit: int = 20) -> list[PipelineRun]:
         """The newest runs of a model (with their stages), oldest first."""
@@ -726,223 +673,31 @@ def _write_alias(c: Connection, model: str, alias: Alias, current: int | None, t
 
 # -- row <-> value ------------------------------------------------------------------------------------
 
-
-def _model(r: Row[Any]) -> ModelRecord:
-    return ModelRecord(
-        name=r.name,
-        task=Task(r.task),
-        target=r.target,
-        features=list(r.features),
-        created_at=r.created_at,
-        paused=bool(r.paused),
-    )
+V = TypeVar("V")
 
 
-def _version_values(v: Version) -> dict[str, Any]:
-    return {
-        "model": v.model,
-        "number": v.number,
-        "artifact": v.artifact,
-        "sha256": v.sha256,
-        "params": v.params,
-        "metrics": v.metrics,
-        "data_fingerprint": v.data_fingerprint,
-        "reference": v.reference,
-        "profile": v.profile,
-        "health": v.health,
-        "created_by": v.created_by,
-        "created_at": v.created_at,
-        "stable_at": v.stable_at,
-        "rolled_back_at": v.rolled_back_at,
+def _columns(value: Any) -> dict[str, Any]:
+    """A value object's fields as column values (enums by their value)."""
+    return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+@cache
+def _enum_fields(cls: type[Any]) -> dict[str, type[Enum]]:
+    hints = get_type_hints(cls)
+    return {name: hint for name, hint in hints.items() if isinstance(hint, type) and issubclass(hint, Enum)}
+
+
+def _from_row(cls: type[V], row: Row[Any]) -> V:
+    """A value object from the row's columns of the same names, enums rebuilt from their values."""
+    mapping = row._mapping
+    enums = _enum_fields(cls)  # type: ignore[arg-type]  # classes are hashable; mypy cannot see it for type[V]
+    kwargs = {
+        f.name: enums[f.name](mapping[f.name]) if f.name in enums else mapping[f.name]
+        for f in fields(cls)  # type: ignore[arg-type]
+        if f.name in mapping
     }
-
-
-def _version(r: Row[Any]) -> Version:
-    return Version(
-        model=r.model,
-        number=int(r.number),
-        artifact=r.artifact,
-        sha256=r.sha256,
-        params=dict(r.params),
-        metrics=dict(r.metrics),
-        data_fingerprint=r.data_fingerprint,
-        reference=r.reference,
-        profile=dict(r.profile),
-        health=r.health,
-        created_by=r.created_by,
-        created_at=r.created_at,
-        stable_at=r.stable_at,
-        rolled_back_at=r.rolled_back_at,
-    )
-
-
-def _alias_move_values(m: AliasMove) -> dict[str, Any]:
-    return {
-        "model": m.model,
-        "alias": m.alias.value,
-        "from_version": m.from_version,
-        "to_version": m.to_version,
-        "at": m.at,
-        "actor": m.actor,
-        "reason": m.reason,
-        "action_id": m.action_id,
-    }
-
-
-def _alias_move(r: Row[Any]) -> AliasMove:
-    return AliasMove(
-        model=r.model,
-        alias=Alias(r.alias),
-        from_version=r.from_version,
-        to_version=r.to_version,
-        at=r.at,
-        actor=r.actor,
-        reason=r.reason,
-        action_id=r.action_id,
-    )
-
-
-def _observation_values(o: Observation) -> dict[str, Any]:
-    return {
-        "at": o.at,
-        "model": o.model,
-        "source": o.source,
-        "metric": o.metric,
-        "value": float(o.value),
-        "evidence": o.evidence,
-    }
-
-
-def _observation(r: Row[Any]) -> Observation:
-    return Observation(
-        at=r.at, model=r.model, source=r.source, metric=r.metric, value=r.value, evidence=dict(r.evidence)
-    )
-
-
-def _symptom_values(s: Symptom) -> dict[str, Any]:
-    return {
-        "at": s.at,
-        "model": s.model,
-        "kind": s.kind.value,
-        "severity": s.severity.value,
-        "score": float(s.score),
-        "summary": s.summary,
-        "evidence": s.evidence,
-    }
-
-
-def _symptom(r: Row[Any]) -> Symptom:
-    return Symptom(
-        at=r.at,
-        model=r.model,
-        kind=SymptomKind(r.kind),
-        severity=Severity(r.severity),
-        score=r.score,
-        summary=r.summary,
-        evidence=dict(r.evidence),
-    )
-
-
-def _incident(r: Row[Any]) -> Incident:
-    return Incident(
-        id=int(r.id),
-        model=r.model,
-        kind=SymptomKind(r.kind),
-        status=IncidentStatus(r.status),
-        severity=Severity(r.severity),
-        summary=r.summary,
-        opened_at=r.opened_at,
-        updated_at=r.updated_at,
-        last_seen_at=r.last_seen_at,
-        resolved_at=r.resolved_at,
-        clear_ticks=int(r.clear_ticks),
-        acked_by=r.acked_by,
-    )
-
-
-def _action(r: Row[Any]) -> Action:
-    return Action(
-        id=int(r.id),
-        incident_id=r.incident_id,
-        model=r.model,
-        kind=ActionKind(r.kind),
-        params=dict(r.params),
-        state=ActionState(r.state),
-        cost=float(r.cost),
-        actor=r.actor,
-        reason=r.reason,
-        planned_at=r.planned_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        error=r.error,
-        result=dict(r.result),
-        outcome=r.outcome,
-    )
-
-
-def _batch(r: Row[Any]) -> Batch:
-    return Batch(
-        id=int(r.id),
-        model=r.model,
-        received_at=r.received_at,
-        source=r.source,
-        path=r.path,
-        rows=int(r.rows),
-        labelled=bool(r.labelled),
-        fingerprint=r.fingerprint,
-        status=r.status,
-        reason=r.reason,
-    )
-
-
-def _stage_values(s: StageRun) -> dict[str, Any]:
-    return {
-        "stage": s.stage,
-        "position": s.position,
-        "status": s.status,
-        "folder": s.folder,
-        "started_at": s.started_at,
-        "finished_at": s.finished_at,
-        "seconds": float(s.seconds),
-        "attempts": s.attempts,
-        "input_fingerprint": s.input_fingerprint,
-        "output_fingerprint": s.output_fingerprint,
-        "error": s.error,
-        "summary": s.summary,
-    }
-
-
-def _stage_run(r: Row[Any]) -> StageRun:
-    return StageRun(
-        stage=r.stage,
-        position=int(r.position),
-        status=r.status,
-        folder=r.folder,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        seconds=float(r.seconds),
-        attempts=int(r.attempts),
-        input_fingerprint=r.input_fingerprint,
-        output_fingerprint=r.output_fingerprint,
-        error=r.error,
-        summary=dict(r.summary),
-    )
-
-
-def _pipeline_run(r: Row[Any], stages: list[StageRun]) -> PipelineRun:
-    return PipelineRun(
-        id=int(r.id),
-        model=r.model,
-        folder=r.folder,
-        status=r.status,
-        trigger=r.trigger,
-        actor=r.actor,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        resumed_from=r.resumed_from,
-        failed_stage=r.failed_stage,
-        error=r.error,
-        version=r.version,
-        action_id=r.action_id,
-        stages=stages,
-    )
+    return cls(**kwargs)

@@ -1,4 +1,5 @@
-"""The daemon as systemd runs it: a real process, a real notify socket, real signals, JSON logs on stdout."""
+"""The daemon as systemd runs it: a real process, a real notify socket, real signals, a real port, and
+JSON logs on stdout."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 HEALD = str(Path(sys.executable).parent / "heald")
@@ -35,44 +37,56 @@ def messages_until(sock: socket.socket, wanted: str) -> list[str]:
 
 
 def start(tmp_path: Path, config: Path, sock: socket.socket) -> subprocess.Popen[str]:
+    """Start heald with its stdout going to tmp_path/stdout.jsonl (a file can be read while it runs)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALD_")}
     env["NOTIFY_SOCKET"] = str(sock.getsockname())
-    return subprocess.Popen(
-        [HEALD, "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
+    with (tmp_path / "stdout.jsonl").open("w") as out:
+        return subprocess.Popen(
+            [HEALD, "--config", str(config)], stdout=out, stderr=subprocess.PIPE, text=True, env=env
+        )
+
+
+def events(tmp_path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (tmp_path / "stdout.jsonl").read_text().splitlines() if line.strip()]
 
 
 def test_ready_watchdog_reload_and_clean_stop(tmp_path: Path, notify_socket: socket.socket) -> None:
     """READY after start, WATCHDOG per tick, SIGHUP reloads (a bad config is refused), SIGTERM exits 0."""
     config = tmp_path / "heald.toml"
-    config.write_text(f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.3\n', encoding="utf-8")
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.3\napi_port = 0\n', encoding="utf-8")
     proc = start(tmp_path, config, notify_socket)
     try:
         assert any("READY=1" in m for m in messages_until(notify_socket, "READY=1"))
+        listening = next(e for e in events(tmp_path) if e["event"] == "api_listening")
+        assert listening["host"] == "127.0.0.1"
+        # READY came after the port was bound: the API answers right away.
+        assert httpx.get(f"http://127.0.0.1:{listening['port']}/healthz", timeout=10).status_code == 200
         messages_until(notify_socket, "WATCHDOG=1")
         messages_until(notify_socket, "WATCHDOG=1")
-        config.write_text(f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.3\nbogus = 1\n', encoding="utf-8")
+        config.write_text(
+            f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.3\napi_port = 0\nbogus = 1\n', encoding="utf-8"
+        )
         proc.send_signal(signal.SIGHUP)
         messages_until(notify_socket, "READY=1")
-        config.write_text(f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.2\n', encoding="utf-8")
+        config.write_text(f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.2\napi_port = 0\n', encoding="utf-8")
         proc.send_signal(signal.SIGHUP)
         messages_until(notify_socket, "READY=1")
         messages_until(notify_socket, "WATCHDOG=1")
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, stderr
-    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    names = [e["event"] for e in events]
-    assert names[0] == "service_started"
+    logged = events(tmp_path)
+    names = [e["event"] for e in logged]
+    assert "service_started" in names and "leadership_acquired" in names
     assert "config_reload_failed" in names and "config_reloaded" in names
-    failed = next(e for e in events if e["event"] == "config_reload_failed")
+    failed = next(e for e in logged if e["event"] == "config_reload_failed")
     assert "unknown key 'bogus'" in failed["error"]
     assert names[-1] == "service_stopped"
-    assert all(e["timestamp"].endswith("Z") for e in events)
+    assert all(str(e["timestamp"]).endswith("Z") for e in logged)
     assert "STOPPING=1" in "\n".join(messages_until(notify_socket, "STOPPING=1"))
 
 
@@ -93,4 +107,5 @@ def test_once_runs_a_single_tick(tmp_path: Path) -> None:
         [HEALD, "--once", "--config", str(config)], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert [json.loads(line)["event"] for line in result.stdout.splitlines()] == ["tick_completed"]
+    names = [json.loads(line)["event"] for line in result.stdout.splitlines()]
+    assert names.count("tick_completed") == 1 and names[-1] == "tick_completed"

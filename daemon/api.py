@@ -1,0 +1,186 @@
+"""The HTTP API (FastAPI on uvicorn): predictions, feedback, status, incidents, models, health and metrics.
+
+Predictions are answered by the model's champion (loaded once per version, after its sha256 matched) and
+the served rows are captured for the loop without slowing the request. Endpoints that change state need
+the API token (``Authorization: Bearer <api_token>``); with no token configured they are refused. The
+server binds to ``api_host`` (127.0.0.1 by default). This module is heald's only importer of FastAPI and
+uvicorn.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import pandas as pd
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon import views
+from daemon.capture import Capture
+from daemon.compose import Heald
+from daemon.logs import get
+from daemon.metrics import CONTENT_TYPE, Metrics
+from knowledge.errors import ArtifactError, NotFoundError
+
+log = get("heald.api")
+MAX_ROWS = 10_000
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS, description="feature rows")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labels: dict[str, Any] = Field(min_length=1, max_length=MAX_ROWS, description="request id -> true label")
+
+
+def create_app(current: Callable[[], Heald], capture: Capture, metrics: Metrics) -> FastAPI:
+    """The API over whichever heald is current (a config reload swaps it)."""
+    app = FastAPI(title="heald", summary="The self-healing MLOps daemon's API.")
+    _health_routes(app, current, metrics)
+    _read_routes(app, current)
+    _prediction_routes(app, current, capture, metrics)
+    return app
+
+
+def _health_routes(app: FastAPI, current: Callable[[], Heald], metrics: Metrics) -> None:
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(response: Response) -> dict[str, Any]:
+        heald = current()
+        problems = []
+        for model in heald.store.list_models():
+            champion = heald.registry.champion(model.name)
+            if champion is None:
+                problems.append(f"{model.name}: no champion")
+            elif not heald.registry.verifies(champion):
+                problems.append(f"{model.name}: champion v{champion.number} does not verify")
+        if problems:
+            response.status_code = 503
+        return {"ready": not problems, "problems": problems}
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _read_routes(app: FastAPI, current: Callable[[], Heald]) -> None:
+    @app.get("/status")
+    def status() -> dict[str, Any]:
+        heald = current()
+        return views.status_view(heald.store, heald.registry)
+
+    @app.get("/incidents")
+    def incidents(model: str | None = None, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        statuses = ["open", "mitigating", "escalated"] if open_only else None
+        return views.incidents_view(current().store, model=model, status=statuses, limit=limit)
+
+    @app.get("/incidents/{incident_id}")
+    def incident(incident_id: int) -> dict[str, Any]:
+        store = current().store
+        one = views.incident_view(store, _found(lambda: store.get_incident(incident_id)))
+        return {**one, "timeline": views.timeline(store, incident_id)}
+
+    @app.get("/models")
+    def models() -> list[dict[str, Any]]:
+        store = current().store
+        return [
+            views.version_view(v, store.aliases(m.name))
+            for m in store.list_models()
+            for v in store.list_versions(m.name)
+        ]
+
+    @app.get("/models/{name}")
+    def model_versions(name: str) -> list[dict[str, Any]]:
+        store = current().store
+        _found(lambda: store.get_model(name))
+        aliases = store.aliases(name)
+        return [views.version_view(v, aliases) for v in store.list_versions(name)]
+
+
+def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capture, metrics: Metrics) -> None:
+    def token(authorization: Annotated[str | None, Header()] = None) -> None:
+        expected = current().settings.api_token
+        if not expected:
+            raise HTTPException(403, "state-changing endpoints are disabled: set api_token in the config")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(401, "missing or wrong API token (Authorization: Bearer <api_token>)")
+
+    @app.post("/models/{name}/predict")
+    def predict(name: str, body: PredictRequest) -> dict[str, Any]:
+        started = time.perf_counter()
+        heald = current()
+        model = _found(lambda: heald.store.get_model(name))
+        missing = sorted({f for f in model.features if any(f not in row for row in body.rows)})
+        if missing:
+            metrics.rejected.labels("predict").inc()
+            raise HTTPException(422, f"rows lack feature columns {missing}")
+        champion = heald.registry.champion(name)
+        if champion is None:
+            raise HTTPException(503, f"model {name!r} has no champion")
+        try:
+            estimator = heald.registry.load(champion)
+            predicted = estimator.predict(pd.DataFrame(body.rows)[list(model.features)])
+        except ArtifactError as exc:
+            raise HTTPException(503, str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            metrics.rejected.labels("predict").inc()
+            raise HTTPException(422, f"rows cannot be predicted: {exc}") from None
+        ids = capture.served(name, [{f: row[f] for f in model.features} for row in body.rows])
+        metrics.predictions.labels(name).inc(len(ids))
+        metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
+        return {"model": name, "version": champion.number, "ids": ids, "predictions": predicted.tolist()}
+
+    @app.post("/models/{name}/feedback", dependencies=[Depends(token)])
+    def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
+        heald = current()
+        model = _found(lambda: heald.store.get_model(name))
+        unknown = capture.feedback(name, model.target, body.labels)
+        return {"accepted": len(body.labels) - len(unknown), "unknown": unknown}
+
+
+T = TypeVar("T")
+
+
+def _found(read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+class ApiServer:
+    """uvicorn on a background thread; ``start`` returns once the port is bound."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        # On a thread that is not the main one uvicorn leaves signal handling to heald.
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, name="heald-api", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Start serving; returns the bound port (useful with port 0)."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the API could not listen on {self.server.config.host}:{self.server.config.port}")
+            time.sleep(0.02)
+        port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        log.info("api_listening", host=self.server.config.host, port=port)
+        return port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
