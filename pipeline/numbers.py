@@ -67,6 +67,17 @@ def _plain(value: Any) -> float:
     return np.nan
 
 
+def is_word(value: Any) -> bool:
+    """Text that is neither blank nor a plain number ("nan" and "inf" are numbers to ``float``)."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    try:
+        float(value.strip())
+    except ValueError:
+        return True
+    return False
+
+
 def to_numbers(series: pd.Series[Any]) -> pd.Series[Any]:
     """The column as float64: numbers kept, plain numeric text parsed, anything else missing."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):

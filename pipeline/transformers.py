@@ -42,7 +42,7 @@ def _remember(estimator: Any, x: Any) -> None:
 
 
 class NumberCoercer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Numbers stay numbers, plain numeric text becomes a number, anything else becomes missing."""
+    """Numbers stay numbers, plain numeric text becomes a number, blanks become missing; words are refused."""
 
     def fit(self, x: Any, y: Any = None) -> NumberCoercer:
         _remember(self, x)
@@ -50,8 +50,18 @@ class NumberCoercer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # t
 
     def transform(self, x: Any) -> np.ndarray[Any, Any]:
         frame = _frame(x)
-        columns = [numbers.to_numbers(frame.iloc[:, i]).to_numpy() for i in range(frame.shape[1])]
+        columns = [self._column(frame.iloc[:, i]) for i in range(frame.shape[1])]
         return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+    @staticmethod
+    def _column(values: pd.Series[Any]) -> np.ndarray[Any, Any]:
+        if numbers.is_text(values):
+            words = [v for v in pd.unique(values.dropna()) if numbers.is_word(v)]
+            if words:
+                # Words where a number belongs are refused, not guessed at: validation says the same of batches.
+                raise ValueError(f"column {values.name!r} expects numbers, got {words[0]!r}")
+        result: np.ndarray[Any, Any] = numbers.to_numbers(values).to_numpy()
+        return result
 
 
 class TextCoercer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]

@@ -278,13 +278,23 @@ def _schema(t: _Table) -> Check:
     problems = []
     if missing:
         problems.append(f"missing columns {_names(missing)}")
-    if extra:
+    if extra and t.training:
         problems.append(f"extra columns {_names(extra)}")
     if retyped:
         problems.append(f"retyped columns {', '.join(retyped[:SHOWN])}")
     if problems:
-        count = len(missing) + len(extra) + len(retyped)
+        count = len(missing) + len(retyped) + (len(extra) if t.training else 0)
         return Check(name="schema", status="fail", count=count, message="; ".join(problems))
+    if extra:
+        # A batch may carry bookkeeping columns (ids, timestamps) the model ignores; a training table may not,
+        # since the new version would then expect inputs the served model never saw.
+        return Check(
+            name="schema",
+            status="warn",
+            count=len(extra),
+            message=f"extra columns {_names(extra)} are not used by the model",
+            columns=tuple(extra),
+        )
     return Check(name="schema", status="pass", message="columns and kinds match the model")
 
 

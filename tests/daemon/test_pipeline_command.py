@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
+import pytest
 
 from daemon import config as configuration
 from knowledge.sql.store import SqlKnowledgeStore
@@ -31,15 +35,29 @@ def test_pipeline_run_trains_a_new_version_and_journals_it(healctl: Cli, config_
     assert [r["status"] for r in runs] == ["succeeded", "succeeded"] and runs[1]["version"] == 2
 
 
+@pytest.mark.parametrize(
+    ("drift", "words"),
+    [
+        (lambda f: f.drop(columns="region"), "missing columns 'region'"),
+        (lambda f: f.assign(extra=1.0), "extra columns 'extra'"),
+        (lambda f: f.assign(visits="many"), "retyped columns visits (numeric -> categorical)"),
+    ],
+)
 def test_pipeline_run_on_drifted_data_fails_validation_and_is_recorded(
-    healctl: Cli, config_file: Path, mixed_csv: Path, tmp_path: Path
+    healctl: Cli,
+    config_file: Path,
+    mixed_csv: Path,
+    tmp_path: Path,
+    drift: Callable[[pd.DataFrame], pd.DataFrame],
+    words: str,
 ) -> None:
-    """A file whose columns are not the model's stops at validate: exit 2, a failed run and a failed action."""
+    """A training file whose columns are not the model's (missing, extra or retyped) stops at validate:
+    exit 2 with the reason, a failed run and a failed action."""
     assert healctl("init", "--name", "churn", "--data", str(mixed_csv), "--target", "churned").code == 0
     drifted = tmp_path / "drifted.csv"
-    mixed_frame().drop(columns="region").to_csv(drifted, index=False)
+    drift(mixed_frame()).to_csv(drifted, index=False)
     result = healctl("pipeline", "run", "churn", "--data", str(drifted))
-    assert result.code == 2 and "failed at validate" in result.text and "missing columns 'region'" in result.text
+    assert result.code == 2 and "failed at validate" in result.text and words in result.text, result.text
     assert "pipeline rerun churn" in result.text
     store = SqlKnowledgeStore.open(configuration.load(config_file).database)
     try:

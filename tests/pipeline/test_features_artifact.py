@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from skops.io import dumps, get_untrusted_types
 
 from knowledge.artifacts import TRUSTED_TYPES, ArtifactStore
@@ -41,6 +42,8 @@ def test_prediction_coerces_numeric_text_and_handles_unknown_categories() -> Non
     as_text = rows.assign(age=rows["age"].map(lambda v: f" {v} "), region="atlantis")
     assert len(model.predict(as_text)) == 20
     assert (model.predict(as_text.assign(region=rows["region"])) == model.predict(rows)).all()
+    with pytest.raises(ValueError, match="column 'age' expects numbers, got 'old'"):
+        model.predict(rows.assign(age="old"))
 
 
 def test_constant_correlated_and_datetime_columns_are_left_out_with_reasons() -> None:

@@ -79,7 +79,12 @@ def test_schema_drift_names_missing_extra_and_retyped_columns() -> None:
     batch = good().drop(columns="z").assign(extra=1.0, x=lambda f: f["x"].astype(str))
     report = validate(batch, target="y", task="classification", schema=schema, policy=ValidationPolicy(purpose="batch"))
     message = report.check("schema").message
-    assert "missing columns 'z'" in message and "extra columns 'extra'" in message and "retyped" not in message
+    assert "missing columns 'z'" in message and "extra" not in message and "retyped" not in message
+    extra = validate(good().assign(extra=1.0), target="y", task="classification", schema=schema)
+    assert extra.check("schema").status == "fail" and "extra columns 'extra'" in extra.check("schema").message
+    batch_extra = good().assign(extra=1.0)
+    report = validate(batch_extra, target="y", schema=schema, policy=ValidationPolicy(purpose="batch"))
+    assert report.ok and report.check("schema").status == "warn"
     retyped = good().assign(x=["word"] * 60)
     report = validate(
         retyped, target="y", task="classification", schema=schema, policy=ValidationPolicy(purpose="batch")
