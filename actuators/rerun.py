@@ -49,7 +49,7 @@ class RerunActuator:
             root=self.runs,
             now=ctx.now,
             trigger="rerun",
-            actor="heald" if action.actor == "heald" else action.actor,
+            actor=action.actor,
             resume=failed,
             action_id=action.id,
             forward=self.listener,

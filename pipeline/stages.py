@@ -6,7 +6,7 @@ stage      does                                                        keeps
 ingest     reads the data files and describes the table                data.parquet, dataset.json
 validate   checks it (against the model's schema, if it has one)       report.json
 features   splits 80:20, chooses columns, fits the preprocessing       spec.json, preprocessor.skops,
-           on the training rows, transforms both parts                 x_train.npy, x_test.npy, labels,
+           on the training rows and transforms them                    x_train.npy, labels,
                                                                        test_rows.parquet, reference.parquet
 train      fits (and tunes and cross-validates) the forest             forest.skops, fit.json
 evaluate   scores preprocessing + forest on the raw test rows          evaluation.json
@@ -125,12 +125,12 @@ class ValidateStage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Engineered:
-    """The fitted preprocessing, the engineered matrices, and the raw rows behind the test matrix."""
+    """The fitted preprocessing, the engineered training matrix, and the raw held-out rows (the evaluate
+    stage runs the whole model on them, exactly as prediction will)."""
 
     spec: FeatureSpec
     preprocessor: Pipeline
     x_train: np.ndarray[Any, Any]
-    x_test: np.ndarray[Any, Any]
     y_train: pd.Series[Any]
     y_test: pd.Series[Any]
     test_rows: pd.DataFrame
@@ -156,13 +156,11 @@ class FeaturesStage:
             raise DataError(f"no usable feature columns: {spec.dropped}")
         prep = preprocessor(spec)
         x_train = prep.fit_transform(learn[spec.columns], learn[config.target])
-        x_test = prep.transform(test[spec.columns])
         out = Engineered(
             spec=spec,
             preprocessor=prep,
-            # The forest casts its input to float32 anyway, so keeping float32 loses nothing and halves the I/O.
+            # The forest casts its input to float32 anyway, so float32 loses nothing and halves the I/O.
             x_train=np.asarray(x_train, dtype=np.float32),
-            x_test=np.asarray(x_test, dtype=np.float32),
             y_train=learn[config.target].reset_index(drop=True),
             y_test=test[config.target].reset_index(drop=True),
             test_rows=test[spec.columns].reset_index(drop=True),
@@ -185,7 +183,6 @@ class FeaturesStage:
         _write_json(folder / "spec.json", out.spec.as_json())
         save_model(folder / "preprocessor.skops", out.preprocessor)
         np.save(folder / "x_train.npy", out.x_train)
-        np.save(folder / "x_test.npy", out.x_test)
         pd.DataFrame({"y": out.y_train}).to_parquet(folder / "y_train.parquet", index=False)
         pd.DataFrame({"y": out.y_test}).to_parquet(folder / "y_test.parquet", index=False)
         out.test_rows.to_parquet(folder / "test_rows.parquet", index=False)
@@ -196,7 +193,6 @@ class FeaturesStage:
             spec=FeatureSpec.from_json(_read_json(folder / "spec.json")),
             preprocessor=load_model(folder / "preprocessor.skops"),
             x_train=np.load(folder / "x_train.npy", allow_pickle=False),
-            x_test=np.load(folder / "x_test.npy", allow_pickle=False),
             y_train=pd.read_parquet(folder / "y_train.parquet")["y"],
             y_test=pd.read_parquet(folder / "y_test.parquet")["y"],
             test_rows=pd.read_parquet(folder / "test_rows.parquet"),
