@@ -21,6 +21,7 @@ from pipeline.evaluate import primary_metric, score
 from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_tables
+from pipeline.profile import profile_version
 from pipeline.train import TrainParams, fit_all
 
 REFERENCE_ROWS = 5000
@@ -57,6 +58,15 @@ class RetrainActuator:
         metric = primary_metric(task)
         challenger_scores = score(challenger, judge[features], judge[ctx.model.target], task)
         champion_score = self._champion_score(ctx, judge, metric)
+        profile = profile_version(
+            challenger,
+            learn,
+            features=features,
+            labels=learn[ctx.model.target],
+            classification=ctx.model.task is Task.CLASSIFICATION,
+            holdout=judge,
+            holdout_labels=judge[ctx.model.target],
+        )
         version = ctx.registry.register(
             ctx.model.name,
             challenger,
@@ -65,6 +75,7 @@ class RetrainActuator:
             params=params.forest_kwargs(),
             metrics=challenger_scores,
             data_fingerprint=fingerprint(learn),
+            profile=profile.to_json(),
             health=self._health(ctx, challenger_scores[metric]),
             created_by=f"action:{action.id}",
         )

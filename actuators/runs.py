@@ -2,9 +2,9 @@
 that turns a finished run into a version (promoted only if it is not worse than the champion).
 
 ``recorded_run`` writes the run's row before its first stage and every stage's record as it changes, so
-a crash mid-run leaves a row that says how far it got (and the pipeline-run sensor sees it failed or
-stuck). ``register_run`` stores the run's model as a new version with its metrics, health, dataset
-description and evaluation; ``promote_if_not_worse`` scores the champion on the run's own held-out rows
+a crash mid-run leaves a row that says how far it got. ``register_run`` stores the run's model as a new
+version with its metrics, health, dataset description, evaluation and reference profile (what the data
+sensors compare batches with); ``promote_if_not_worse`` scores the champion on the run's own held-out rows
 and moves ``champion`` only if the new version is at least as good (plus the configured margin).
 """
 
@@ -20,6 +20,7 @@ from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Alias, PipelineRun, StageRun, Version
 from pipeline.evaluate import Evaluation, primary_metric, score
+from pipeline.profile import profile_version
 from pipeline.runner import Run, Runner, RunRecord, StageListener, StageRecord
 from pipeline.settings import RunConfig
 from pipeline.stages import Engineered, Forest, Ingested, model_of
@@ -139,7 +140,20 @@ def register_run(
     engineered: Engineered = run.value("features")
     forest: Forest = run.value("train")
     evaluation: Evaluation = run.value("evaluate")
+    estimator = model_of(run)
+    target = run.record.config.target
+    labelled = ingested.frame[ingested.frame[target].notna()]
+    reference = profile_version(
+        estimator,
+        labelled,
+        features=engineered.spec.columns,
+        labels=labelled[target],
+        classification=ingested.info.task == "classification",
+        holdout=engineered.test_rows,
+        holdout_labels=engineered.y_test,
+    )
     profile: dict[str, Any] = {
+        **reference.to_json(),  # what the data sensors compare batches with
         "dataset": ingested.info.as_json(),
         "validation": run.value("validate"),
         "features": engineered.spec.as_json(),
@@ -149,7 +163,7 @@ def register_run(
     }
     version = registry.register(
         model,
-        model_of(run),
+        estimator,
         at=at,
         reference=engineered.reference,
         params=forest.params,

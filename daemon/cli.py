@@ -26,12 +26,15 @@ from actuators.runs import promote_if_not_worse, recorded_run, register_run
 from daemon import config as configuration
 from daemon import logs, views
 from daemon.compose import Heald, act_settings, build, model_settings, retry_policy, runs_folder
-from daemon.onboard import create, run_config, runner
+from daemon.onboard import create, detect_task, run_config, runner
 from daemon.progress import StageProgress
 from knowledge.errors import ConfigError, HealdError
 from knowledge.values import Action, ActionKind, ActionState, SymptomKind, Task
-from pipeline.errors import PipelineError
-from pipeline.ingest import DatasetInfo, Kind
+from pipeline.drift import DriftSettings, compare
+from pipeline.errors import DataError, PipelineError
+from pipeline.ingest import DatasetInfo, Kind, read_table
+from pipeline.profile import build_profile
+from pipeline.quality import check
 
 app = typer.Typer(help="Operate heald, the self-healing MLOps daemon.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -84,16 +87,90 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         _print_json(data)
         return
     table = Table(title="heald status")
-    for column in ("model", "task", "champion", "stable", "performance", "drifted", "artifact", "open"):
+    for column in ("model", "task", "champion", "stable", "performance", "drift", "quality", "artifact", "open"):
         table.add_column(column)
     for m in data["models"]:
         perf = "-" if m["performance"] is None else f"{m['performance']:.3f}"
-        drifted = "-" if m["drifted"] is None else (", ".join(m["drifted"]) or "none")
+        if m["performance"] is None and m["accuracy_estimate"] is not None:
+            perf = f"~{m['accuracy_estimate']:.3f} (est.)"
         artifact = {None: "-", True: "ok", False: "[red]BAD[/red]"}[m["artifact_ok"]]
         name = m["model"] + (" (paused)" if m["paused"] else "")
-        row = (name, m["task"], _v(m["champion"]), _v(m["stable"]), perf, drifted, artifact, str(m["open_incidents"]))
-        table.add_row(*row)
+        row = (name, m["task"], _v(m["champion"]), _v(m["stable"]), perf, _drift_cell(m["drift"]))
+        table.add_row(*row, _quality_cell(m["quality"]), artifact, str(m["open_incidents"]))
     out.print(table)
+
+
+def _drift_cell(drift: dict[str, Any] | None) -> str:
+    if drift is None:
+        return "-"
+    if drift["verdict"] == "no drift":
+        return "[green]no drift[/green]"
+    return f"[yellow]drift[/yellow]: {', '.join(drift['drifted'][:4])}"
+
+
+def _quality_cell(quality: dict[str, Any] | None) -> str:
+    if quality is None:
+        return "-"
+    if quality["verdict"] == "ok":
+        return "[green]ok[/green]"
+    first = quality["problems"][0][:60] if quality["problems"] else ""
+    return f"[red]{quality['verdict']}[/red]: {first}"
+
+
+@app.command()
+def drift(
+    reference: Annotated[Path, typer.Option(help="reference data (what the model learned from), CSV or Parquet")],
+    current: Annotated[Path, typer.Option(help="current data to check, CSV or Parquet")],
+    target: Annotated[str | None, typer.Option(help="label column: tested as label drift, not as a feature")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run heald's drift and quality checks on two files: per column test, statistic, p-value, effect, verdict."""
+    settings = configuration.load(config)
+    ref, cur = read_table(reference), read_table(current)
+    if target is not None and target not in ref.columns:
+        raise DataError(f"{reference.name}: target column {target!r} is not in the file")
+    features = [c for c in ref.columns if c != target]
+    labels = ref[target].dropna() if target else None
+    classification = labels is not None and detect_task(labels) is Task.CLASSIFICATION
+    profile = build_profile(ref, features=features, labels=labels, classification=classification)
+    thresholds = DriftSettings(
+        alpha=settings.drift_threshold,
+        min_effect=settings.drift_min_effect,
+        min_psi=settings.monitor.drift_min_psi,
+        min_rows=settings.drift_min_rows,
+    )
+    current_labels = cur[target].dropna() if target and target in cur.columns else None
+    report = compare(profile, cur, settings=thresholds, labels=current_labels)
+    quality = check(profile, cur, ignore=(target,) if target else ())
+    data = views.drift_view(report, quality)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(drift_table(data, reference.name, current.name))
+    for problem in data["quality"]:
+        out.print(f"[red]quality[/red] {problem['check']}: {problem['detail']}", highlight=False)
+    tested = len([c for c in data["columns"] if c["verdict"] in ("drift", "no drift")])
+    out.print(
+        f"{len(data['drifted'])} of {tested} tested columns drifted "
+        f"(Holm at alpha={data['alpha']}; effect floors KS {data['min_effect_ks']}, PSI {data['min_effect_psi']}; "
+        f"no verdict below {data['min_rows']} rows)",
+        highlight=False,
+    )
+
+
+def drift_table(data: dict[str, Any], reference: str, current: str) -> Table:
+    table = Table(title=f"drift: {current} against {reference}")
+    for column in ("column", "test", "statistic", "p-value", "effect", "verdict"):
+        table.add_column(column)
+    for c in data["columns"]:
+        verdict = {"drift": "[red]drift[/red]", "no drift": "[green]no drift[/green]"}.get(c["verdict"], c["verdict"])
+        name = c["column"] if c["role"] == "feature" else f"({c['column']})"
+        effect = f"{c['effect_name']}={c['effect']:.4f}"
+        if c["test"] == "ks" and "wasserstein" in c:
+            effect += f" W={c['wasserstein']:.4g}"
+        table.add_row(name, c["test"], f"{c['statistic']:.4f}", f"{c['pvalue']:.3g}", effect, verdict)
+    return table
 
 
 @app.command()

@@ -19,6 +19,7 @@ from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
 from actuators.scale import ScaleActuator
 from daemon.analyzer import Analyzer, AnalyzerSettings
+from daemon.anomaly import AnomalySettings, AnomalyWatch
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
 from daemon.leader import Leadership, default_holder
@@ -33,9 +34,12 @@ from pipeline.runner import RetryPolicy
 from sensors.artifact import ArtifactSensor
 from sensors.base import Sensor, SensorSettings
 from sensors.drift import DriftSensor
+from sensors.host import HostLimits, HostSensor
 from sensors.intake import LandingIntake
 from sensors.performance import PerformanceSensor
 from sensors.pipeline_runs import PipelineRunSensor
+from sensors.pool import PoolReading, PoolSensor
+from sensors.quality import QualitySensor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,7 +112,11 @@ def build(
     def analyzer_settings(name: str) -> AnalyzerSettings:
         entry = model_settings(settings, name)
         return AnalyzerSettings(
-            persistence=policy.persistence, window=policy.window, min_accuracy=entry.min_accuracy, min_r2=entry.min_r2
+            persistence=policy.persistence,
+            window=policy.window,
+            min_accuracy=entry.min_accuracy,
+            min_r2=entry.min_r2,
+            estimate_margin=settings.monitor.estimate_margin,
         )
 
     def healthy(model: ModelRecord, obs: Observation) -> bool:
@@ -123,14 +131,37 @@ def build(
         ActionKind.ALERT: AlertActuator(),
         ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
-    sensors: list[Sensor] = [ArtifactSensor(), DriftSensor(), PerformanceSensor(), PipelineRunSensor()]
+    workers = pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler)
+    monitor = settings.monitor
+    sensors: list[Sensor] = [
+        ArtifactSensor(),
+        DriftSensor(),
+        QualitySensor(),
+        PerformanceSensor(),
+        HostSensor(state, _host_limits(settings)),
+        PoolSensor(PoolGauge(workers), max_pending=monitor.max_pending),
+        PipelineRunSensor(),
+    ]
+    anomaly = None
+    if monitor.anomaly:
+        anomaly = AnomalyWatch(
+            store,
+            AnomalySettings(
+                warmup=monitor.anomaly_warmup,
+                refit_every=monitor.anomaly_refit_every,
+                history=monitor.anomaly_history,
+                persistence=policy.persistence,
+                window=policy.window,
+                tolerance=monitor.anomaly_tolerance,
+            ),
+        )
     parts = LoopParts(
         store=store,
         registry=registry,
         clock=clock,
         intake=LandingIntake(settings.landing, state / "batches", state / "quarantine"),
         sensors=sensors,
-        analyzer=Analyzer(store, analyzer_settings),
+        analyzer=Analyzer(store, analyzer_settings, anomaly),
         tracker=IncidentTracker(store, policy.resolve_after),
         planner=Planner(
             store,
@@ -145,11 +176,16 @@ def build(
             ),
         ),
         actuators=actuators,
-        pool=pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler),
+        pool=workers,
         sensor_settings=SensorSettings(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
+            drift_min_psi=monitor.drift_min_psi,
             drift_min_rows=settings.drift_min_rows,
+            max_missing_increase=monitor.max_missing_increase,
+            max_unseen_share=monitor.max_unseen_share,
+            max_out_of_range_share=monitor.max_out_of_range_share,
+            performance_window_rows=monitor.performance_window_rows,
         ),
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
@@ -159,6 +195,32 @@ def build(
         ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
+
+
+def _host_limits(settings: Settings) -> HostLimits:
+    m = settings.monitor
+    return HostLimits(
+        cpu_percent=m.cpu_percent,
+        memory_percent=m.memory_percent,
+        disk_percent=m.disk_percent,
+        load_per_cpu=m.load_per_cpu,
+        rss_mb=m.rss_mb,
+    )
+
+
+class PoolGauge:
+    """Reads the worker pool for the pool sensor (sensors may not import actuators, so the daemon does)."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self.pool = pool
+
+    def read(self) -> PoolReading:
+        dead = getattr(self.pool, "dead_workers", None)
+        return PoolReading(
+            workers=int(getattr(self.pool, "workers", 1)),
+            pending=self.pool.pending(),
+            dead=int(dead()) if callable(dead) else 0,
+        )
 
 
 def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:

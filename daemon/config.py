@@ -64,6 +64,30 @@ class PipelineSettings(Strict):
     retry_delay: float = Field(1.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
+class Monitor(Strict):
+    """What the sensors and the analyzer count as a problem, beyond the paper's drift settings."""
+
+    drift_min_psi: float = Field(0.1, ge=0, description="smallest PSI that counts as drift for a category column")
+    estimate_margin: float = Field(
+        0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
+    )
+    performance_window_rows: int = Field(2000, ge=10, description="labelled rows in the rolling performance window")
+    max_missing_increase: float = Field(0.2, ge=0, le=1, description="missing share above the reference's")
+    max_unseen_share: float = Field(0.05, ge=0, le=1, description="share of rows in categories never seen")
+    max_out_of_range_share: float = Field(0.05, ge=0, le=1, description="share of numbers outside the reference range")
+    cpu_percent: float = Field(0, ge=0, description="0 = not checked: a busy CPU is what a batch daemon is for")
+    memory_percent: float = Field(90, ge=0)
+    disk_percent: float = Field(95, ge=0, description="of the file system holding state_dir")
+    load_per_cpu: float = Field(4.0, ge=0)
+    rss_mb: float = Field(4096, ge=0, description="the daemon's own resident memory")
+    max_pending: int = Field(8, ge=0, description="actions waiting or running in the worker pool")
+    anomaly: bool = Field(True, description="run the IsolationForest over each model's observations")
+    anomaly_warmup: int = Field(30, ge=5, description="healthy ticks before the anomaly detector is fitted")
+    anomaly_refit_every: int = Field(20, ge=1)
+    anomaly_history: int = Field(500, ge=10)
+    anomaly_tolerance: float = Field(0.05, ge=0, description="how far under the healthy scores is anomalous")
+
+
 class ModelSettings(Strict):
     """A model under management."""
 
@@ -103,6 +127,7 @@ class Settings(Strict):
     dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()
+    monitor: Monitor = Monitor()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
 

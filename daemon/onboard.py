@@ -2,9 +2,10 @@
 
 ``create`` is what ``healctl init`` calls: it runs the managed pipeline (ingest, validate, features,
 train, evaluate) on the user's file as a recorded run, creates the model, registers version 1 with its
-metrics, health and dataset description, and points ``champion`` and ``stable`` at it. ``run_config``
-turns the settings into a pipeline run's config, for ``init``, ``healctl pipeline run`` and the benchmarks.
-``onboard`` is the in-memory form the demo uses (a frame instead of a file, no recorded run).
+metrics, health, dataset description and reference profile (what the data sensors compare every batch
+with), and points ``champion`` and ``stable`` at it. ``run_config`` turns the settings into a pipeline
+run's config, for ``init``, ``healctl pipeline run`` and the benchmarks. ``onboard`` is the in-memory form
+the demo uses (a frame instead of a file, no recorded run).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pipeline.errors import DataError
 from pipeline.evaluate import HealthThresholds, primary_metric
 from pipeline.features import FeatureOptions
 from pipeline.ingest import Kind
+from pipeline.profile import profile_version
 from pipeline.runner import Runner, StageListener
 from pipeline.settings import RunConfig
 from pipeline.stages import standard_stages
@@ -161,6 +163,16 @@ def onboard(
     bounds = {} if healthy_floor is None else {metric: healthy_floor}
     health, reasons = HealthThresholds(bounds=bounds).judge(trained.metrics)
     dataset = ingest.describe(frame, target=target, task=task.value)
+    holdout = frame.loc[trained.holdout] if trained.holdout is not None else None
+    profile = profile_version(
+        trained.estimator,
+        frame,
+        features=features,
+        labels=frame[target],
+        classification=task is Task.CLASSIFICATION,
+        holdout=holdout,
+        holdout_labels=holdout[target] if holdout is not None else None,
+    )
     version = registry.register(
         name,
         trained.estimator,
@@ -169,7 +181,12 @@ def onboard(
         params=trained.params,
         metrics=trained.metrics,
         data_fingerprint=trained.fingerprint,
-        profile={"dataset": dataset.as_json(), "features": trained.spec.as_json(), "health_reasons": reasons},
+        profile={
+            **profile.to_json(),
+            "dataset": dataset.as_json(),
+            "features": trained.spec.as_json(),
+            "health_reasons": reasons,
+        },
         health=health,
         created_by=actor,
     )

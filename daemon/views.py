@@ -11,7 +11,9 @@ from typing import Any
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Action, Alias, Incident, PipelineRun, Version
+from knowledge.values import Action, Alias, Incident, Observation, PipelineRun, Version
+from pipeline.drift import DriftReport
+from pipeline.quality import QualityReport
 
 
 def iso(value: datetime | None) -> str | None:
@@ -130,7 +132,7 @@ def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, 
         champion = registry.champion(model.name)
         latest = {
             metric: store.observations(model.name, metric=metric, limit=1)
-            for metric in ("performance", "drift_share", "artifact_ok")
+            for metric in ("performance", "drift_share", "artifact_ok", "accuracy_estimate")
         }
         models.append(
             {
@@ -142,7 +144,57 @@ def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, 
                 "performance": latest["performance"][0].value if latest["performance"] else None,
                 "drifted": (latest["drift_share"][0].evidence.get("drifted", []) if latest["drift_share"] else None),
                 "artifact_ok": bool(latest["artifact_ok"][0].value) if latest["artifact_ok"] else None,
+                "accuracy_estimate": latest["accuracy_estimate"][0].value if latest["accuracy_estimate"] else None,
+                "drift": drift_verdict(latest["drift_share"][0]) if latest["drift_share"] else None,
+                "quality": quality_verdict(store, model.name),
                 "open_incidents": len(store.active_incidents(model.name)),
             }
         )
     return {"models": models, "open_incidents": len(store.active_incidents())}
+
+
+def drift_verdict(obs: Observation) -> dict[str, Any]:
+    """The latest drift reading of a model as a verdict: what drifted, and when it was read."""
+    e = obs.evidence
+    drifted = list(e.get("drifted", []))
+    if e.get("prediction_drifted"):
+        drifted.append("(predictions)")
+    if e.get("label_drifted"):
+        drifted.append("(labels)")
+    return {
+        "verdict": "drift" if drifted else "no drift",
+        "drifted": drifted,
+        "share": obs.value,
+        "version": e.get("version"),
+        "rows": e.get("rows"),
+        "at": iso(obs.at),
+    }
+
+
+def quality_verdict(store: SqlKnowledgeStore, model: str) -> dict[str, Any] | None:
+    """The latest batch's quality: its problems, or the reason it was quarantined."""
+    readings = store.observations(model, metric="data_quality", limit=1)
+    quarantined = store.observations(model, metric="batch_quarantined", limit=1)
+    latest = max([*readings, *quarantined], key=lambda o: o.at, default=None)
+    if latest is None:
+        return None
+    if latest.metric == "batch_quarantined":
+        return {"verdict": "quarantined", "problems": [str(latest.evidence.get("reason", ""))], "at": iso(latest.at)}
+    problems = [str(p.get("detail", "")) for p in latest.evidence.get("problems", [])]
+    return {"verdict": "problems" if problems else "ok", "problems": problems, "at": iso(latest.at)}
+
+
+def drift_view(drift: DriftReport, quality: QualityReport) -> dict[str, Any]:
+    """A drift report of two tables, as ``healctl drift`` prints it."""
+    return {
+        "rows": drift.rows,
+        "alpha": drift.settings.alpha,
+        "correction": drift.correction,
+        "min_effect_ks": drift.settings.min_effect,
+        "min_effect_psi": drift.settings.min_psi,
+        "min_rows": drift.settings.min_rows,
+        "drifted": drift.drifted(None),
+        "drift_share": drift.share(),
+        "columns": [{"column": c.column, **c.evidence()} for c in drift.columns],
+        "quality": [p.evidence() for p in quality.problems],
+    }

@@ -227,6 +227,7 @@ class Trained:
     fingerprint: str
     rows: int
     params: dict[str, Any] = field(default_factory=dict)
+    holdout: pd.Index | None = None  # the rows it was scored on, for calibrating its confidence
 
 
 def build(task: str, spec: FeatureSpec, params: TrainParams) -> Pipeline:
@@ -253,6 +254,7 @@ def train(
         fingerprint=fingerprint(frame),
         rows=len(frame),
         params=params.forest_kwargs(),
+        holdout=test.index,
     )
 
 

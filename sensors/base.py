@@ -1,8 +1,9 @@
 """The sensor plug-in point and what a sensor may look at during one tick.
 
 ``Sensor`` is a one-method protocol. ``SenseContext`` carries the tick's time, the model, the registry and
-the batches that arrived since the last tick, loaded once and shared by every sensor. ``ScriptedSensor``
-is the fake for tests: it returns the readings it was given, tick after tick.
+the batches that arrived since the last tick, loaded once and shared by every sensor; so are the champion's
+reference profile and its predictions on this tick's rows, computed at most once per tick whichever sensor
+asks first. ``ScriptedSensor`` is the fake for tests: it returns the readings it was given, tick after tick.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
+from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
-from knowledge.values import Batch, ModelRecord, Observation, Version
+from knowledge.values import Batch, ModelRecord, Observation, Task, Version
+from pipeline.profile import Profile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,7 +36,22 @@ class SensorSettings:
 
     drift_alpha: float = 0.05
     drift_min_effect: float = 0.1
+    drift_min_psi: float = 0.1
     drift_min_rows: int = 100
+    max_missing_increase: float = 0.2
+    max_unseen_share: float = 0.05
+    max_out_of_range_share: float = 0.05
+    performance_window_rows: int = 2000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scored:
+    """The champion's predictions on this tick's rows, or why it could not make them."""
+
+    rows: pd.DataFrame
+    predicted: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
+    error: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -46,6 +65,9 @@ class SenseContext:
     settings: SensorSettings = SensorSettings()
     _champion: Version | None = None
     _champion_read: bool = False
+    _profile: Profile | None = None
+    _profile_read: bool = False
+    _scored: dict[bool | None, Scored] = field(default_factory=dict)
 
     @property
     def champion(self) -> Version | None:
@@ -54,6 +76,42 @@ class SenseContext:
             self._champion = self.registry.champion(self.model.name)
             self._champion_read = True
         return self._champion
+
+    @property
+    def profile(self) -> Profile | None:
+        """The champion's reference profile (None without a champion or for a version without one)."""
+        if not self._profile_read:
+            champion = self.champion
+            self._profile = Profile.from_json(champion.profile) if champion is not None else None
+            self._profile_read = True
+        return self._profile
+
+    def scored(self, *, labelled: bool | None = None) -> Scored:
+        """The champion's predictions (and class probabilities) on this tick's rows (as ``rows``), made once."""
+        if labelled not in self._scored:
+            self._scored[labelled] = self._score(self.rows(labelled=labelled))
+        return self._scored[labelled]
+
+    def _score(self, rows: pd.DataFrame) -> Scored:
+        champion = self.champion
+        if champion is None or rows.empty:
+            return Scored(rows=rows, error="no champion" if champion is None else "no rows")
+        missing = [f for f in self.model.features if f not in rows.columns]
+        if missing:
+            return Scored(rows=rows, error=f"feature columns {missing} are missing")
+        try:
+            estimator = self.registry.load(champion)
+            features = rows[list(self.model.features)]
+            if self.model.task is Task.CLASSIFICATION and hasattr(estimator, "predict_proba"):
+                # A forest's predict is the argmax of its probabilities: one pass gives both.
+                probabilities = np.asarray(estimator.predict_proba(features))
+                predicted = np.asarray(estimator.classes_)[np.argmax(probabilities, axis=1)]
+                return Scored(rows=rows, predicted=predicted, probabilities=probabilities)
+            return Scored(rows=rows, predicted=np.asarray(estimator.predict(features)))
+        except ArtifactError as exc:
+            return Scored(rows=rows, error=str(exc))
+        except (ValueError, TypeError) as exc:  # rows the model cannot take: wrong types, all missing, ...
+            return Scored(rows=rows, error=f"v{champion.number} cannot score these rows: {exc}")
 
     def rows(self, *, labelled: bool | None = None) -> pd.DataFrame:
         """The rows of this tick's batches concatenated (optionally only labelled ones).

@@ -1,11 +1,12 @@
 """Intake: batches dropped in the landing folder become archived, recorded batches the sensors read.
 
 Producers write ``landing/<model>/<name>.csv`` or ``.parquet`` (write to a dot-file or ``*.part`` first and
-rename, so heald never reads half a file). Each file is read and validated as a batch against the schema
-the champion was trained on (``pipeline.validate``: missing, extra or retyped columns, words in numeric
-columns, infinities, empty columns, ...), recorded, then moved to the archive; a file that cannot be read
-or fails validation is moved whole to the quarantine folder with a ``.reason.json`` (the reason and the
-full validation report) beside it. No file is deleted and no row is dropped silently.
+rename, so heald never reads half a file). Each file is read, validated as a batch against the schema the
+champion was trained on (``pipeline.validate``: missing or retyped columns, words in numeric columns,
+infinities, empty columns, ...) and checked against the champion's reference profile, recorded, then moved
+to the archive; a file that cannot be read or used is moved whole to the quarantine folder with a
+``.reason.json`` (the reason and the full validation report) beside it. No file is deleted and no row is
+dropped silently.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from knowledge.values import Alias, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
+from pipeline.profile import Profile
+from pipeline.quality import check
 from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
 
@@ -55,6 +58,19 @@ def check_batch(frame: pd.DataFrame, model: ModelRecord, schema: Schema) -> Vali
     return validate(frame, target=model.target, task=model.task.value, schema=schema, policy=BATCH)
 
 
+def blocking_problem(frame: pd.DataFrame, model: ModelRecord, profile: Profile | None) -> str | None:
+    """Why the champion could not score these rows (retyped or empty feature columns), or None."""
+    if profile is None:
+        return None
+    blocking = [p.detail for p in check(profile, frame, ignore=(model.target,)).problems if p.blocking]
+    return "; ".join(blocking) or None
+
+
+def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
+    number = store.alias(model, Alias.CHAMPION)
+    return None if number is None else Profile.from_json(store.get_version(model, number).profile)
+
+
 class LandingIntake:
     """Moves files from ``landing/<model>/`` to the archive or the quarantine, recording each batch."""
 
@@ -69,18 +85,25 @@ class LandingIntake:
         observations: list[Observation] = []
         if not folder.is_dir():
             return Intake(batches=[], observations=[])
-        files = sorted(p for p in folder.iterdir() if _ready(p))
-        schema = expected_schema(model, store) if files else None
-        for path in files:
+        ready = sorted(p for p in folder.iterdir() if _ready(p))
+        schema = expected_schema(model, store) if ready else None
+        profile = champion_profile(store, model.name) if ready else None
+        for path in ready:
             assert schema is not None
-            loaded, observation = self._take(path, model, store, now, schema)
+            loaded, observation = self._take(path, model, store, now, schema, profile)
             observations.append(observation)
             if loaded is not None:
                 batches.append(loaded)
         return Intake(batches=batches, observations=observations)
 
     def _take(
-        self, path: Path, model: ModelRecord, store: SqlKnowledgeStore, now: datetime, schema: Schema
+        self,
+        path: Path,
+        model: ModelRecord,
+        store: SqlKnowledgeStore,
+        now: datetime,
+        schema: Schema,
+        profile: Profile | None,
     ) -> tuple[LoadedBatch | None, Observation]:
         stamp = now.strftime("%Y%m%dT%H%M%S")
         frame: pd.DataFrame | None = None
@@ -89,6 +112,9 @@ class LandingIntake:
             frame = read_table(path)
             report = check_batch(frame, model, schema)
             report.raise_for_failures(path.name)
+            problem = blocking_problem(frame, model, profile)
+            if problem:
+                raise DataError(f"{path.name}: {problem}")
         except DataError as exc:
             where = self._quarantine(path, model.name, stamp, str(exc), now, report)
             store.add_batch(

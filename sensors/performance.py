@@ -1,48 +1,125 @@
-"""Model sensor: how well the champion predicts the labelled rows that arrived this tick.
+"""Model sensor: how well the champion predicts, measured on labels and estimated while labels are late.
 
-Labels arrive after predictions (in labelled batches or through feedback); scoring the champion on them is
-the prequential measure of its health: accuracy for classifiers, R² for regressors.
+Labels arrive after predictions (in labelled batches or through feedback). On this tick's labelled rows the
+sensor reports ``performance`` (the primary metric: accuracy for classifiers, R² for regressors) and, over
+the last ``performance_window_rows`` labelled rows of the same champion, ``performance_window``: a rolling
+window that steadies small batches. The window lives in memory and refills after a restart.
+
+For classifiers it also reports ``accuracy_estimate`` on every batch, labelled or not: the champion's mean
+top-class probability, calibrated on held-out rows at registration by the difference of confidences (DoC:
+holdout accuracy plus the change in mean confidence since). It is marked ``estimate`` in its evidence;
+the analyzer trusts it only with a margin, and never to clear a drop that labels showed.
 """
 
 from __future__ import annotations
 
-from knowledge.errors import ArtifactError
+from collections import deque
+from typing import Any
+
+import numpy as np
+
 from knowledge.values import Observation
 from pipeline.evaluate import metrics, primary_metric
+from pipeline.profile import Confidence
 from sensors.base import SenseContext
 
 SOURCE = "performance"
 
 
+class RollingWindow:
+    """The last ``size`` labelled rows (actual and predicted) of one champion version."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._chunks: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self.rows = 0
+
+    def add(self, actual: np.ndarray, predicted: np.ndarray) -> None:
+        self._chunks.append((actual[-self.size :], predicted[-self.size :]))
+        self.rows += min(len(actual), self.size)
+        while self.rows - len(self._chunks[0][0]) >= self.size:
+            self.rows -= len(self._chunks.popleft()[0])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        actual = np.concatenate([a for a, _ in self._chunks])[-self.size :]
+        predicted = np.concatenate([p for _, p in self._chunks])[-self.size :]
+        return actual, predicted
+
+
+def estimate_accuracy(probabilities: np.ndarray, calibration: Confidence | None) -> tuple[float, dict[str, Any]]:
+    """Accuracy estimated from confidence, and how it was made (for the evidence)."""
+    confidence = float(np.mean(np.max(probabilities, axis=1)))
+    if calibration is None:
+        return confidence, {"method": "mean_confidence", "mean_confidence": round(confidence, 6)}
+    value = float(np.clip(calibration.accuracy + confidence - calibration.confidence, 0.0, 1.0))
+    return value, {
+        "method": "difference_of_confidences",
+        "mean_confidence": round(confidence, 6),
+        "holdout_accuracy": round(calibration.accuracy, 6),
+        "holdout_confidence": round(calibration.confidence, 6),
+    }
+
+
 class PerformanceSensor:
-    """Reports ``performance`` (the primary metric) with every metric and the row count as evidence."""
+    """Reports ``performance``, ``performance_window`` and (classifiers) ``accuracy_estimate``."""
+
+    def __init__(self) -> None:
+        self._windows: dict[tuple[str, int], RollingWindow] = {}
 
     def sense(self, ctx: SenseContext) -> list[Observation]:
         champion = ctx.champion
-        labelled = ctx.rows(labelled=True)
-        target = ctx.model.target
-        if champion is None or labelled.empty or target not in labelled:
+        if champion is None or not ctx.batches:
             return []
-        labelled = labelled[labelled[target].notna()]
-        if labelled.empty:
-            return []
-        try:
-            estimator = ctx.registry.load(champion)
-        except ArtifactError:
-            return []  # the artifact sensor reports this; a score would only repeat it
-        task = ctx.model.task.value
-        predicted = estimator.predict(labelled[list(ctx.model.features)])
-        actual = labelled[target]
-        scores = metrics(actual, predicted, task)
+        observations = []
+        target, task = ctx.model.target, ctx.model.task.value
+        # Labelled rows include feedback batches (labels for rows served earlier), so they are scored apart.
+        labelled = ctx.scored(labelled=True)
+        if labelled.predicted is not None and target in labelled.rows.columns:
+            mask = labelled.rows[target].notna().to_numpy()
+            if mask.any():
+                actual = labelled.rows[target].to_numpy()[mask]
+                observations += self._measured(ctx, champion.number, task, actual, labelled.predicted[mask])
+        scored = ctx.scored()
+        probabilities = scored.probabilities
+        if probabilities is not None and len(scored.rows) >= ctx.settings.drift_min_rows:
+            profile = ctx.profile
+            value, how = estimate_accuracy(probabilities, profile.confidence if profile else None)
+            observations.append(
+                ctx.observe(
+                    SOURCE,
+                    "accuracy_estimate",
+                    value,
+                    estimate=True,
+                    version=champion.number,
+                    rows=len(scored.rows),
+                    **how,
+                )
+            )
+        return observations
+
+    def _measured(
+        self, ctx: SenseContext, version: int, task: str, actual: np.ndarray, predicted: np.ndarray
+    ) -> list[Observation]:
         name = primary_metric(task)
+        scores = metrics(actual, predicted, task)
+        key = (ctx.model.name, version)
+        if key not in self._windows:
+            # A new champion starts a new window; the old one's rows say nothing about it.
+            self._windows = {k: w for k, w in self._windows.items() if k[0] != ctx.model.name}
+            self._windows[key] = RollingWindow(ctx.settings.performance_window_rows)
+        window = self._windows[key]
+        window.add(actual, predicted)
+        rolled = metrics(*window.arrays(), task)
         return [
+            ctx.observe(SOURCE, "performance", scores[name], metric=name, version=version, rows=len(actual), **scores),
             ctx.observe(
                 SOURCE,
-                "performance",
-                scores[name],
+                "performance_window",
+                rolled[name],
                 metric=name,
-                version=champion.number,
-                rows=len(labelled),
-                **scores,
-            )
+                version=version,
+                rows=window.rows,
+                window_rows=window.size,
+                **rolled,
+            ),
         ]

@@ -20,9 +20,13 @@ from sqlalchemy import create_engine, text
 from daemon.cli import main
 from daemon.compose import Heald, build
 from daemon.config import ModelSettings, Policy, Settings
+from daemon.onboard import onboard
 from knowledge.clock import ManualClock
 from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import Version
+from pipeline.train import TrainParams
 from tests import postgres
+from tests.sensing import MODEL, TARGET, quiet_settings, shop_rows
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +100,33 @@ def table(rows: int, *, shifted: bool = False, seed: int = 0) -> pd.DataFrame:
     c = rng.choice(["red", "green", "blue"], rows)
     y = ((a - 3.0 if shifted else a) + b < 0).astype(int) if shifted else (a + b > 0).astype(int)
     return pd.DataFrame({"a": a, "b": b, "c": c, "y": y})
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(11)
+
+
+@pytest.fixture
+def watched(tmp_path: Path, clock: ManualClock) -> Iterator[Heald]:
+    """A heald for the sensing tests: no model yet, host limits off, anomaly watch off."""
+    built = build(quiet_settings(tmp_path / "state", anomaly=False), clock=clock, pool="inline")
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def champion(watched: Heald, rng: np.random.Generator, clock: ManualClock) -> Version:
+    """Model ``shop`` onboarded on 1,500 rows: version 1 is champion and stable."""
+    return onboard(
+        watched.store,
+        watched.registry,
+        name=MODEL,
+        frame=shop_rows(1500, rng),
+        target=TARGET,
+        now=clock.now(),
+        params=TrainParams(n_estimators=20, max_depth=8, n_jobs=1),
+    )
 
 
 def mixed_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -1,0 +1,338 @@
+"""Drift checks: each column of a current batch against a reference profile, with the right test per type.
+
+- Numbers: two-sample Kolmogorov-Smirnov (statistic D against the profile's sorted sketch, p-value from
+  Smirnov's distribution ``scipy.stats.kstwo`` with the true sample sizes, as ``ks_2samp``'s asymptotic mode
+  does) and the Wasserstein distance, also normalised by the reference's standard deviation. The effect
+  size is D, the largest gap between the two CDFs: scale-free and bounded in [0, 1].
+- Categories: chi-square test of homogeneity on the counts, and the population stability index (PSI) as
+  the effect size, with the total variation distance beside it.
+
+A column counts as drifted only when its p-value passes the corrected threshold *and* its effect reaches the
+floor, so huge samples with trivial shifts raise nothing; a column with fewer than ``min_rows`` values gets
+no verdict at all. The correction is Holm's step-down Bonferroni over every column tested together
+(features, predictions, labels). Why family-wise and not Benjamini-Hochberg: the daemon raises an alarm when
+*any* column drifts, so the error that matters is the chance of one false alarm per batch (the family-wise
+error rate), which Holm bounds under any dependence between columns; BH bounds only the share of false
+columns among flagged ones and would let a batch of 20 clean columns alarm far more often than ``alpha``.
+Holm rejects everything Bonferroni rejects and sometimes more, at the same guarantee.
+
+The sketch makes the whole check a sort of the current batch plus two ``searchsorted`` calls per column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile, bin_shares
+
+DRIFT = "drift"
+NO_DRIFT = "no drift"
+TOO_FEW = "too few rows"
+NOT_TESTED = "not tested"
+PSI_FLOOR_SHARE = 1e-4  # shares below this are floored so an empty bin cannot make PSI infinite
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftSettings:
+    """What counts as drift: family-wise p-value, effect-size floors, and the smallest usable sample."""
+
+    alpha: float = 0.05
+    min_effect: float = 0.1
+    min_psi: float = 0.1
+    min_rows: int = 100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnDrift:
+    """The verdict on one column, with every statistic that led to it."""
+
+    column: str
+    role: str
+    test: str
+    statistic: float
+    pvalue: float
+    effect: float
+    effect_name: str
+    rows: int
+    verdict: str
+    reason: str
+    details: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> bool:
+        return self.verdict == DRIFT
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "test": self.test,
+            "statistic": _round(self.statistic),
+            "pvalue": float(f"{self.pvalue:.3g}"),
+            "effect": _round(self.effect),
+            "effect_name": self.effect_name,
+            "rows": self.rows,
+            "verdict": self.verdict,
+            "drifted": self.drifted,
+            "reason": self.reason,
+            **{k: _round(v) for k, v in self.details.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftReport:
+    """Every column's verdict for one batch."""
+
+    rows: int
+    columns: list[ColumnDrift]
+    settings: DriftSettings
+    correction: str = "holm"
+
+    def drifted(self, role: str | None = "feature") -> list[str]:
+        return [c.column for c in self.columns if c.drifted and (role is None or c.role == role)]
+
+    def tested(self, role: str = "feature") -> list[ColumnDrift]:
+        return [c for c in self.columns if c.role == role and c.verdict in (DRIFT, NO_DRIFT)]
+
+    def share(self) -> float:
+        """Share of the tested features that drifted."""
+        tested = self.tested()
+        return len([c for c in tested if c.drifted]) / len(tested) if tested else 0.0
+
+    def max_effect(self, role: str = "feature") -> float:
+        return max((c.effect for c in self.tested(role)), default=0.0)
+
+    def column(self, name: str, role: str = "feature") -> ColumnDrift | None:
+        return next((c for c in self.columns if c.column == name and c.role == role), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Tested:
+    """A column's statistics before the correction decides its verdict."""
+
+    column: str
+    role: str
+    test: str
+    statistic: float
+    pvalue: float
+    effect: float
+    effect_name: str
+    floor: float
+    rows: int
+    details: dict[str, float]
+
+
+def compare(
+    profile: Profile,
+    current: pd.DataFrame,
+    *,
+    settings: DriftSettings | None = None,
+    predictions: Any = None,
+    labels: pd.Series[Any] | None = None,
+) -> DriftReport:
+    """Test every profiled feature present in ``current`` (and the predictions and labels, when given)."""
+    settings = settings or DriftSettings()
+    pending: list[tuple[str, str, ColumnProfile, pd.Series[Any]]] = [
+        (name, "feature", ref, current[name]) for name, ref in profile.columns.items() if name in current.columns
+    ]
+    if predictions is not None and profile.prediction is not None:
+        pending.append(("prediction", "prediction", profile.prediction, pd.Series(np.asarray(predictions))))
+    if labels is not None and profile.label is not None:
+        pending.append(("label", "label", profile.label, labels.reset_index(drop=True)))
+    numeric = [(n, role, ref, values) for n, role, ref, values in pending if isinstance(ref, NumericProfile)]
+    results = _numeric_tests(numeric, settings)
+    for name, role, ref, values in pending:
+        if isinstance(ref, CategoricalProfile):
+            results.append(_categorical_test(name, role, ref, values, settings))
+    tested = [r for r in results if isinstance(r, _Tested)]
+    skipped = [r for r in results if isinstance(r, ColumnDrift)]
+    order = {(name, role): i for i, (name, role, _, _) in enumerate(pending)}
+    columns = sorted(_decide(tested, settings.alpha) + skipped, key=lambda c: order[(c.column, c.role)])
+    return DriftReport(rows=len(current), columns=columns, settings=settings)
+
+
+def holm(pvalues: np.ndarray, alpha: float) -> np.ndarray:
+    """Which hypotheses Holm's step-down procedure rejects at family-wise level ``alpha``."""
+    m = pvalues.size
+    order = np.argsort(pvalues, kind="stable")
+    thresholds = alpha / (m - np.arange(m))
+    passing = pvalues[order] <= thresholds
+    # Step down: stop at the first p-value that fails its threshold.
+    stop = int(np.argmin(passing)) if not passing.all() else m
+    rejected = np.zeros(m, dtype=bool)
+    rejected[order[:stop]] = True
+    return rejected
+
+
+def ks_pvalue(statistic: np.ndarray, n_ref: np.ndarray, n_cur: np.ndarray) -> np.ndarray:
+    """Two-sided p-values of two-sample KS statistics (Smirnov's distribution, as ks_2samp's 'asymp')."""
+    big, small = np.maximum(n_ref, n_cur).astype(float), np.minimum(n_ref, n_cur).astype(float)
+    effective = np.round(big * small / (big + small))
+    pvalues: np.ndarray = np.clip(np.asarray(stats.kstwo.sf(statistic, np.maximum(effective, 1))), 0.0, 1.0)
+    return pvalues
+
+
+def distances(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """KS statistic and Wasserstein-1 distance between two *sorted* samples, from their empirical CDFs."""
+    grid = np.concatenate((reference, current))
+    grid.sort(kind="stable")  # two sorted runs: a merge
+    gap = np.abs(
+        np.searchsorted(reference, grid, side="right") / reference.size
+        - np.searchsorted(current, grid, side="right") / current.size
+    )
+    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(grid)))
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index between two share vectors over the same bins."""
+    e = np.maximum(expected, PSI_FLOOR_SHARE)
+    a = np.maximum(actual, PSI_FLOOR_SHARE)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_values(values: pd.Series[Any]) -> np.ndarray:
+    """The numbers in ``values``; text that does not parse as a number becomes missing (quality reports it)."""
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values.astype("object"), errors="coerce")
+    array: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+    present: np.ndarray = array[~np.isnan(array)]
+    return present
+
+
+def _numeric_tests(
+    columns: list[tuple[str, str, NumericProfile, pd.Series[Any]]], settings: DriftSettings
+) -> list[_Tested | ColumnDrift]:
+    results: list[_Tested | ColumnDrift] = []
+    for name, role, ref, values in columns:
+        current = np.sort(numeric_values(values))
+        short = _too_few(name, role, "ks", ref.rows, current.size, settings.min_rows)
+        if short is not None:
+            results.append(short)
+            continue
+        d, wasserstein = distances(ref.sketch, current)
+        scale = ref.std if ref.std > 0 else 1.0
+        results.append(
+            _Tested(
+                column=name,
+                role=role,
+                test="ks",
+                statistic=d,
+                pvalue=1.0,  # filled in below, for all columns at once
+                effect=d,
+                effect_name="ks",
+                floor=settings.min_effect,
+                rows=int(current.size),
+                details={
+                    "wasserstein": wasserstein,
+                    "wasserstein_norm": wasserstein / scale,
+                    "psi": psi(ref.bin_shares, bin_shares(current, ref.bin_edges)),
+                    "mean": float(current.mean()),
+                    "reference_mean": ref.mean,
+                },
+            )
+        )
+    tested = [r for r in results if isinstance(r, _Tested)]
+    if tested:
+        refs = {name: ref.rows for name, _, ref, _ in columns}
+        pvalues = ks_pvalue(
+            np.array([t.statistic for t in tested]),
+            np.array([refs[t.column] for t in tested]),
+            np.array([t.rows for t in tested]),
+        )
+        by_name = {t.column + "\0" + t.role: float(p) for t, p in zip(tested, pvalues, strict=True)}
+        results = [
+            replace(r, pvalue=by_name[r.column + "\0" + r.role]) if isinstance(r, _Tested) else r for r in results
+        ]
+    return results
+
+
+def _categorical_test(
+    name: str, role: str, ref: CategoricalProfile, values: pd.Series[Any], settings: DriftSettings
+) -> _Tested | ColumnDrift:
+    present = values.dropna().astype(str)
+    short = _too_few(name, role, "chi2", ref.rows, len(present), settings.min_rows)
+    if short is not None:
+        return short
+    counts = present.value_counts()
+    categories = list(dict.fromkeys([*ref.frequencies, *counts.index]))
+    expected = np.array([ref.frequencies.get(c, 0.0) for c in categories])
+    actual = counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
+    shares = actual / actual.sum()
+    if len(categories) < 2:
+        chi2, pvalue = 0.0, 1.0
+    else:
+        # Half a count in every cell keeps categories unseen on one side testable.
+        table = np.vstack([expected * ref.rows, actual]) + 0.5
+        result = stats.chi2_contingency(table, correction=False)
+        chi2, pvalue = float(result.statistic), float(result.pvalue)
+    return _Tested(
+        column=name,
+        role=role,
+        test="chi2",
+        statistic=chi2,
+        pvalue=pvalue,
+        effect=psi(expected, shares),
+        effect_name="psi",
+        floor=settings.min_psi,
+        rows=len(present),
+        details={"tvd": 0.5 * float(np.abs(expected - shares).sum())},
+    )
+
+
+def _too_few(name: str, role: str, test: str, n_ref: int, n_cur: int, min_rows: int) -> ColumnDrift | None:
+    if n_cur >= min_rows and n_ref >= min_rows:
+        return None
+    side = "current batch" if n_cur < min_rows else "reference"
+    return ColumnDrift(
+        column=name,
+        role=role,
+        test=test,
+        statistic=0.0,
+        pvalue=1.0,
+        effect=0.0,
+        effect_name="ks" if test == "ks" else "psi",
+        rows=n_cur,
+        verdict=TOO_FEW,
+        reason=f"{min(n_cur, n_ref) if side == 'reference' else n_cur} values in the {side}; "
+        f"no verdict below {min_rows}",
+    )
+
+
+def _decide(tested: list[_Tested], alpha: float) -> list[ColumnDrift]:
+    if not tested:
+        return []
+    rejected = holm(np.array([t.pvalue for t in tested]), alpha)
+    return [_verdict(t, bool(r), alpha, len(tested)) for t, r in zip(tested, rejected, strict=True)]
+
+
+def _verdict(t: _Tested, significant: bool, alpha: float, family: int) -> ColumnDrift:
+    large = t.effect >= t.floor
+    if significant and large:
+        verdict, reason = DRIFT, f"p={t.pvalue:.3g} passes Holm at alpha={alpha} over {family} tests"
+        reason += f" and {t.effect_name}={t.effect:.3f} >= {t.floor}"
+    elif significant:
+        verdict, reason = NO_DRIFT, f"significant (p={t.pvalue:.3g}) but {t.effect_name}={t.effect:.3f}"
+        reason += f" is below the effect floor {t.floor}"
+    else:
+        verdict, reason = NO_DRIFT, f"p={t.pvalue:.3g} does not pass Holm at alpha={alpha} over {family} tests"
+    return ColumnDrift(
+        column=t.column,
+        role=t.role,
+        test=t.test,
+        statistic=t.statistic,
+        pvalue=t.pvalue,
+        effect=t.effect,
+        effect_name=t.effect_name,
+        rows=t.rows,
+        verdict=verdict,
+        reason=reason,
+        details={**t.details, "floor": t.floor},
+    )
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)

@@ -1,0 +1,60 @@
+"""Quality sensor: is each new batch still the data the champion was built for?
+
+Every accepted batch is checked against the champion's reference profile (``pipeline.quality``): new,
+missing or retyped columns, columns with no values, missing shares, unseen categories and out-of-range
+numbers. A batch the champion cannot score at all is a quality problem too. Each batch gets one
+``data_quality`` reading (the number of problems) whose evidence names the file and every problem, so the
+symptom it becomes tells a person exactly what is wrong. Unseen categories and out-of-range numbers are
+kept as ``notices`` beside the problems, not counted: a shifted distribution shows them, and drift owns
+it. (Files whose problems block scoring, or that cannot be read at all, never get this far: intake
+quarantines them and reports ``batch_quarantined``.)
+"""
+
+from __future__ import annotations
+
+from knowledge.values import Observation
+from pipeline.quality import Problem, QualitySettings, check
+from sensors.base import SenseContext
+
+SOURCE = "quality"
+
+
+class QualitySensor:
+    """Reports ``data_quality`` per batch: how many problems, and which."""
+
+    def sense(self, ctx: SenseContext) -> list[Observation]:
+        champion, profile = ctx.champion, ctx.profile
+        if champion is None or profile is None or not ctx.batches:
+            return []
+        s = ctx.settings
+        settings = QualitySettings(
+            max_missing_increase=s.max_missing_increase,
+            max_unseen_share=s.max_unseen_share,
+            max_out_of_range_share=s.max_out_of_range_share,
+        )
+        scored = ctx.scored()
+        observations = []
+        for loaded in ctx.batches:
+            report = check(profile, loaded.frame, ignore=(ctx.model.target,), settings=settings)
+            problems = [p for p in report.problems if not p.notice]
+            notices = [p.evidence() for p in report.problems if p.notice]
+            if scored.error and scored.predicted is None and scored.error not in ("no rows", "no champion"):
+                problems.append(Problem(column="*", check="unscorable", detail=scored.error))
+            observations.append(
+                ctx.observe(
+                    SOURCE,
+                    "data_quality",
+                    float(len(problems)),
+                    version=champion.number,
+                    file=loaded.batch.path.rsplit("/", 1)[-1],
+                    batch_id=loaded.batch.id,
+                    rows=report.rows,
+                    blocking=report.blocking or any(p.check == "unscorable" for p in problems),
+                    problems=[p.evidence() for p in problems],
+                    notices=notices,
+                    missing_share=round(report.missing_share, 6),
+                    unseen_share=round(report.unseen_share, 6),
+                    out_of_range_share=round(report.out_of_range_share, 6),
+                )
+            )
+        return observations

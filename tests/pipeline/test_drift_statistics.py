@@ -1,0 +1,136 @@
+"""Drift statistics: right test per type, agreement with scipy, and the rules that keep it from crying wolf."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, ks_pvalue
+from pipeline.profile import build_profile
+
+
+def test_ks_statistic_and_pvalue_match_scipy_on_an_exact_sketch() -> None:
+    """With the whole reference in the sketch, D equals ks_2samp's and p its asymptotic p-value."""
+    rng = np.random.default_rng(3)
+    reference, current = rng.normal(size=800), rng.normal(0.15, 1.0, 600)
+    profile = build_profile(pd.DataFrame({"x": reference}))
+    column = compare(profile, pd.DataFrame({"x": current})).columns[0]
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    assert column.test == "ks"
+    assert column.statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert column.pvalue == pytest.approx(expected.pvalue, rel=1e-6)
+
+
+def test_wasserstein_matches_scipy() -> None:
+    """The Wasserstein distance from the merged CDFs equals scipy's."""
+    rng = np.random.default_rng(4)
+    a, b = np.sort(rng.exponential(size=700)), np.sort(rng.exponential(1.3, size=300))
+    _, w = distances(a, b)
+    assert w == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+
+
+def test_holm_rejects_step_down_and_at_least_what_bonferroni_rejects() -> None:
+    """Holm stops at the first p-value over its threshold; everything Bonferroni rejects, Holm rejects."""
+    pvalues = np.array([0.01, 0.04, 0.03, 0.005])
+    assert holm(pvalues, 0.05).tolist() == [True, False, False, True]
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        p = rng.random(12) ** 4
+        assert np.all(holm(p, 0.05) >= (p <= 0.05 / p.size))
+
+
+def test_ks_pvalue_is_vectorised_over_columns() -> None:
+    """p-values for many columns come from one call and agree with one call per column."""
+    d = np.array([0.01, 0.05, 0.2])
+    together = ks_pvalue(d, np.array([5000, 5000, 5000]), np.array([1000, 1000, 1000]))
+    alone = [ks_pvalue(np.array([x]), np.array([5000]), np.array([1000]))[0] for x in d]
+    assert together.tolist() == pytest.approx(alone)
+
+
+def test_categories_get_chi_square_and_psi() -> None:
+    """A category column moved from 50/30/20 to 20/30/50 drifts, with PSI as its effect size."""
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame({"c": rng.choice(list("abc"), 3000, p=[0.5, 0.3, 0.2])})
+    cur = pd.DataFrame({"c": rng.choice(list("abc"), 1000, p=[0.2, 0.3, 0.5])})
+    column = compare(build_profile(ref), cur).columns[0]
+    assert (column.test, column.effect_name) == ("chi2", "psi")
+    assert column.drifted and column.effect > 0.25 and column.pvalue < 1e-10
+    assert "tvd" in column.evidence()
+
+
+def test_below_the_minimum_sample_no_verdict_is_given() -> None:
+    """Fifty rows are too few: the column gets 'too few rows', not a verdict either way."""
+    rng = np.random.default_rng(7)
+    profile = build_profile(pd.DataFrame({"x": rng.normal(size=1000)}))
+    column = compare(profile, pd.DataFrame({"x": rng.normal(3.0, 1.0, 50)})).columns[0]
+    assert column.verdict == TOO_FEW and not column.drifted
+    assert "no verdict below 100" in column.reason
+
+
+def test_a_significant_but_tiny_shift_is_not_drift() -> None:
+    """p-value alone would flag a 0.05 sd shift on 200k rows; the effect floor does not."""
+    rng = np.random.default_rng(8)
+    profile = build_profile(pd.DataFrame({"x": rng.normal(size=200_000)}))
+    column = compare(profile, pd.DataFrame({"x": rng.normal(0.05, 1.0, 200_000)})).columns[0]
+    assert column.pvalue < 1e-10
+    assert column.verdict == NO_DRIFT and "below the effect floor" in column.reason
+
+
+def test_prediction_and_label_columns_are_tested_with_the_features() -> None:
+    """Predictions and labels join the family of tests under their own role."""
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame({"x": rng.normal(size=2000)})
+    profile = build_profile(
+        ref,
+        labels=pd.Series(rng.integers(0, 2, 2000)),
+        predictions=rng.integers(0, 2, 2000),
+        classification=True,
+    )
+    report = compare(
+        profile,
+        pd.DataFrame({"x": rng.normal(size=500)}),
+        predictions=np.ones(500, dtype=int),
+        labels=pd.Series(rng.integers(0, 2, 500)),
+    )
+    roles = {c.role: c for c in report.columns}
+    assert set(roles) == {"feature", "prediction", "label"}
+    assert roles["prediction"].drifted and not roles["label"].drifted
+    assert report.drifted("feature") == [] and report.drifted("prediction") == ["prediction"]
+
+
+def test_text_in_a_numeric_column_is_tested_on_the_numbers_that_parse() -> None:
+    """A retyped column does not raise: its parseable values are tested, the rest count as missing."""
+    rng = np.random.default_rng(10)
+    profile = build_profile(pd.DataFrame({"x": rng.normal(size=1000)}))
+    values = pd.Series(rng.normal(size=300)).astype(object)
+    values[:10] = "n/a"
+    column = compare(profile, pd.DataFrame({"x": values}), settings=DriftSettings(min_rows=100)).columns[0]
+    assert column.rows == 290 and column.verdict == NO_DRIFT
+
+
+def test_a_million_rows_with_a_shift_below_the_floor_raise_no_drift() -> None:
+    """1M reference and 1M current rows, shifted too little to matter: every test is significant, none drifts."""
+    rng = np.random.default_rng(12)
+    rows = 1_000_000
+    reference = pd.DataFrame(
+        {
+            "a": rng.normal(size=rows),
+            "b": rng.gamma(2.0, 2.0, rows),
+            "c": rng.choice(list("abcd"), rows, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
+    profile = build_profile(reference)
+    del reference
+    current = pd.DataFrame(
+        {
+            "a": rng.normal(0.04, 1.0, rows),
+            "b": rng.gamma(2.0, 2.0, rows) * 1.03,
+            "c": rng.choice(list("abcd"), rows, p=[0.38, 0.31, 0.2, 0.11]),
+        }
+    )
+    report = compare(profile, current)
+    assert all(c.pvalue < 1e-6 for c in report.columns)
+    assert report.drifted(None) == []
+    assert all(c.verdict == NO_DRIFT and "below the effect floor" in c.reason for c in report.columns)
