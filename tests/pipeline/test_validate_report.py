@@ -103,3 +103,11 @@ def test_a_one_column_file_with_semicolons_is_a_delimiter_problem() -> None:
     """A file read as one column named 'a;b;c' is reported as using the wrong delimiter."""
     frame = pd.DataFrame({"a;b;y": ["1;2;0"] * 30})
     assert "separated by ';'" in validate(frame, target="y").check("columns").message
+
+
+def test_a_batch_whose_numbers_are_all_missing_is_judged_without_error() -> None:
+    """Every numeric cell missing: the empty-column check fails; the outlier check has nothing to judge."""
+    frame = good().assign(x=np.nan, z=np.nan)
+    report = validate(frame, target="y", task="classification", policy=ValidationPolicy(purpose="batch"))
+    assert report.check("empty_columns").status == "fail"
+    assert report.check("abnormal_values").status == "pass"
