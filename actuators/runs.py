@@ -10,6 +10,7 @@ and moves ``champion`` only if the new version is at least as good (plus the con
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,33 @@ from pipeline.profile import profile_version
 from pipeline.runner import Run, Runner, RunRecord, StageListener, StageRecord
 from pipeline.settings import RunConfig
 from pipeline.stages import Engineered, Forest, Ingested, model_of
+
+KEEP_RUNS = 5  # run folders kept per model; a 100k-row run's stage outputs take about 170 MB
+
+
+def prune_runs(store: SqlKnowledgeStore, model: str, keep: int = KEEP_RUNS) -> list[str]:
+    """Delete the stage outputs of all but the newest ``keep`` runs of ``model`` (their rows stay)."""
+    runs = store.pipeline_runs(model, limit=10_000)
+    removed = []
+    for old in runs[: max(len(runs) - keep, 0)]:
+        folder = Path(old.folder)
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(old.folder)
+    return removed
+
+
+def interrupted(store: SqlKnowledgeStore, model: str, at: datetime) -> list[PipelineRun]:
+    """Mark runs a crash left ``running`` as failed at their first unfinished stage, so ``rerun`` can resume them."""
+    settled = []
+    for run in store.pipeline_runs(model, status="running", limit=100):
+        unfinished = next((s.stage for s in run.stages if s.status not in ("succeeded", "reused")), None)
+        settled.append(
+            store.finish_pipeline_run(
+                run.id, status="failed", at=at, failed_stage=unfinished, error="interrupted: heald stopped mid-run"
+            )
+        )
+    return settled
 
 
 def run_folder(root: Path, model: str, now: datetime) -> Path:
@@ -129,6 +157,7 @@ def recorded_run(
         failed_stage=record.failed_stage,
         error=record.error,
     )
+    prune_runs(store, model)
     return Recorded(row=finished, run=run)
 
 

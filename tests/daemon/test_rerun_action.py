@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -89,3 +90,32 @@ def test_the_loop_answers_a_failed_run_with_a_rerun_and_resolves(heald: Heald, m
     assert action.result["reused"] == ["ingest", "validate", "features"]
     assert heald.store.get_incident(incident.id).status is IncidentStatus.RESOLVED
     assert heald.store.pipeline_runs("churn")[-1].status == "succeeded"
+
+
+def test_a_run_interrupted_by_a_crash_is_settled_on_restart_and_can_be_rerun(
+    heald: Heald, healctl: Cli, mixed_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run left `running` (heald died mid-training) becomes failed at its unfinished stage on reconcile,
+    and `healctl pipeline rerun` then resumes it from there."""
+    failed = fail_at_training(heald, mixed_csv)
+    heald.store.finish_pipeline_run(failed.id, status="running", at=heald.clock.now())
+    train = next(s for s in failed.stages if s.stage == "train")
+    heald.store.record_stage(failed.id, replace(train, status="running", error=None))
+    heald.loop.reconcile()
+    settled = heald.store.get_pipeline_run(failed.id)
+    assert settled.status == "failed" and settled.failed_stage == "train"
+    assert settled.error is not None and "interrupted" in settled.error
+    assert "pipeline_run_reconciled" in capsys.readouterr().out
+    result = healctl("pipeline", "rerun", "churn", "--json")
+    assert result.code == 0, result.text
+    assert json.loads(result.stdout)["reused"] == ["ingest", "validate", "features"]
+
+
+def test_only_the_newest_run_folders_are_kept(heald: Heald, mixed_csv: Path) -> None:
+    """Stage outputs of old runs are deleted (their rows stay), so a long-running daemon does not fill the disk."""
+    for _ in range(6):
+        fail_at_training(heald, mixed_csv)
+    runs = heald.store.pipeline_runs("churn", limit=100)
+    assert len(runs) == 7
+    on_disk = [r for r in runs if Path(r.folder).is_dir()]
+    assert [r.id for r in on_disk] == [r.id for r in runs[-5:]]
