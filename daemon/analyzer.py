@@ -63,6 +63,8 @@ class Analyzer:
         quality = [o for o in fresh if o.metric in {"batch_quarantined", "batch_rows", "data_quality"}]
         if quality:
             verdicts[SymptomKind.DATA_QUALITY] = self._quality(model, quality, now)
+        if "pipeline_failed" in latest:
+            verdicts[SymptomKind.PIPELINE_FAILED] = self._pipeline(latest["pipeline_failed"])
         if "drift_share" in latest:
             self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest["drift_share"], settings, _drifted)
         floor = settings.min_accuracy if model.task is Task.CLASSIFICATION else settings.min_r2
@@ -107,6 +109,21 @@ class Analyzer:
             score=1.0,
             summary=str(obs.evidence.get("reason", "champion artifact does not verify")),
             evidence=dict(obs.evidence),
+        )
+
+    @staticmethod
+    def _pipeline(obs: Observation) -> Symptom | None:
+        if obs.value < 1.0:
+            return None
+        e = obs.evidence
+        return Symptom(
+            at=obs.at,
+            model=obs.model,
+            kind=SymptomKind.PIPELINE_FAILED,
+            severity=Severity.WARNING,
+            score=1.0,
+            summary=f"pipeline run #{e.get('run')} failed at {e.get('stage')}: {e.get('error')}"[:500],
+            evidence=dict(e),
         )
 
     @staticmethod

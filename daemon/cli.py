@@ -17,24 +17,32 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from actuators.base import ActContext
+from actuators.rerun import RerunActuator
+from actuators.runs import promote_if_not_worse, recorded_run, register_run
 from daemon import config as configuration
 from daemon import logs, views
-from daemon.compose import Heald, build
-from daemon.onboard import detect_task, onboard
-from knowledge.errors import HealdError
-from knowledge.values import ActionKind, ActionState, SymptomKind, Task
+from daemon.compose import Heald, act_settings, build, model_settings, retry_policy, runs_folder
+from daemon.onboard import create, detect_task, run_config, runner
+from daemon.progress import StageProgress
+from knowledge.errors import ConfigError, HealdError
+from knowledge.values import Action, ActionKind, ActionState, SymptomKind, Task
 from pipeline.drift import DriftSettings, compare
 from pipeline.errors import DataError, PipelineError
-from pipeline.ingest import read_table
+from pipeline.ingest import DatasetInfo, Kind, read_table
 from pipeline.profile import build_profile
 from pipeline.quality import check
-from pipeline.train import TrainParams
 
 app = typer.Typer(help="Operate heald, the self-healing MLOps daemon.", no_args_is_help=True, add_completion=False)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+pipeline_app = typer.Typer(
+    help="Run the managed pipeline of a model, or rerun its last failed run.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
 out = Console()
 err = Console(stderr=True)
 
@@ -232,7 +240,7 @@ def models(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List models, or one model's versions with metrics, aliases and health."""
+    """List every version (or one model's) with its test metrics, aliases and health."""
     with _heald(config) as heald:
         names = [name] if name else [m.name for m in heald.store.list_models()]
         data = []
@@ -244,16 +252,21 @@ def models(
         _print_json(data)
         return
     table = Table(title="versions")
-    for column in ("model", "version", "aliases", "health", "metrics", "created", "by"):
+    for column in ("model", "version", "aliases", "health", "test metrics", "cv", "created", "by"):
         table.add_column(column)
     for v in data:
-        metrics = " ".join(f"{k}={val:.3f}" for k, val in list(v["metrics"].items())[:3])
+        shown = {k: val for k, val in v["metrics"].items() if not k.startswith("cv_")}
+        metrics = " ".join(f"{k}={val:.3f}" for k, val in list(shown.items())[:4])
+        cv = v["metrics"]
+        cv_text = f"{cv['cv_mean']:.3f}±{cv['cv_std']:.3f}" if "cv_mean" in cv else "-"
+        health = v["health"] if v["health"] == "healthy" else f"[red]{v['health']}[/red]"
         table.add_row(
             v["model"],
             f"v{v['version']}",
             ",".join(v["aliases"]),
-            v["health"],
+            health,
             metrics,
+            cv_text,
             _t(v["created_at"]),
             v["created_by"],
         )
@@ -385,28 +398,174 @@ def init(
     data: Annotated[Path, typer.Option(help="training data, CSV or Parquet")],
     target: Annotated[str, typer.Option(help="target column")],
     task: Annotated[Task | None, typer.Option(help="override task detection")] = None,
+    write_config: Annotated[
+        Path | None, typer.Option(help="config file to write for the daemon (default: STATE_DIR/heald.toml)")
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a model from your own data: train version 1 and make it champion and stable."""
+    """Create a model from your own data: validate, train and evaluate v1, make it champion and stable."""
     with _heald(config) as heald:
-        frame = read_table(data)
-        version = onboard(
-            heald.store,
-            heald.registry,
-            name=name,
-            frame=frame,
-            target=target,
-            task=task,
-            now=heald.clock.now(),
-            params=TrainParams(n_estimators=heald.settings.n_estimators, max_depth=heald.settings.max_depth),
-        )
+        with StageProgress(err if as_json else out, f"init {name}") as progress:
+            created = create(heald, name=name, data=data, target=target, task=task, listener=progress)
+        version = created.version
         view = views.version_view(version, heald.store.aliases(name))
+        model = heald.store.get_model(name)
+        known = model_settings(heald.settings, name)
+        entry = known.model_copy(update={"target": target, "task": model.task.value, "data": data.resolve()})
+        path = write_config or heald.settings.state_dir / "heald.toml"
+        configuration.write(path, configuration.with_model(heald.settings, entry))
+    if as_json:
+        _print_json({**view, "config": str(path), "pipeline_run": created.recorded.row.id})
+        return
+    out.print(f"[green]model {name} created[/green]: v{version.number} champion and stable, {version.health}")
+    out.print(f"test metrics ({model.task.value}, held-out rows):")
+    for key, value in version.metrics.items():
+        out.print(f"  {key} = {value:.4f}")
+    for reason in view["health_reasons"]:
+        out.print(f"  [yellow]health:[/yellow] {reason}")
+    out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+
+
+def _schema(heald: Heald, name: str) -> dict[str, Kind]:
+    """The columns and kinds the model's champion was trained on."""
+    model = heald.store.get_model(name)
+    champion = heald.registry.champion(name)
+    dataset = champion.profile.get("dataset") if champion is not None else None
+    if dataset:
+        info = DatasetInfo.from_json(dataset)
+        return {c.name: c.kind for c in info.columns if c.name != model.target}
+    return dict.fromkeys(model.features, "categorical")
+
+
+def _journal(heald: Heald, model: str, kind: ActionKind, reason: str, params: dict[str, Any]) -> Action:
+    now = heald.clock.now()
+    action = heald.store.plan_action(model=model, kind=kind, at=now, actor="healctl", reason=reason, params=params)
+    return heald.store.transition_action(action.id, ActionState.RUNNING, at=now, detail="run by healctl")
+
+
+def _settle(heald: Heald, action: Action, ok: bool, detail: str, result: dict[str, Any]) -> None:
+    state = ActionState.SUCCEEDED if ok else ActionState.FAILED
+    heald.store.transition_action(
+        action.id, state, at=heald.clock.now(), detail=detail, error=None if ok else detail, result=result
+    )
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    name: str,
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="data files (default: the model's `data` in the config)")
+    ] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the whole pipeline on the model's data; promote the new version only if it is not worse."""
+    with _heald(config) as heald:
+        model = heald.store.get_model(name)
+        entry = model_settings(heald.settings, name)
+        files = list(data or ([entry.data] if entry.data else []))
+        if not files:
+            raise ConfigError(f"{heald.settings.source}: model {name!r} has no `data` under [[models]]; pass --data")
+        cfg = run_config(
+            heald.settings, name=name, data=files, target=model.target, task=model.task, schema=_schema(heald, name)
+        )
+        action = _journal(heald, name, ActionKind.RETRAIN, "operator pipeline run", {"pipeline": cfg.data})
+        with StageProgress(err if as_json else out, f"pipeline {name}") as progress:
+            done = recorded_run(
+                heald.store,
+                runner(heald.settings),
+                root=runs_folder(heald.settings),
+                now=heald.clock.now(),
+                trigger="operator",
+                actor="healctl",
+                config=cfg,
+                action_id=action.id,
+                forward=progress,
+            )
+        if done.row.status != "succeeded":
+            detail = f"pipeline run #{done.row.id} failed at {done.row.failed_stage}: {done.row.error}"
+            _settle(heald, action, False, detail, {"run": done.row.id})
+            raise HealdError(f"{detail} (fix it, then `healctl pipeline rerun {name}`)")
+        now = heald.clock.now()
+        version = register_run(heald.registry, done.run, model=name, at=now, created_by="healctl", run_id=done.row.id)
+        judged = promote_if_not_worse(
+            heald.registry,
+            done.run,
+            version,
+            at=now,
+            actor="healctl",
+            min_gain=heald.settings.policy.min_gain,
+            action_id=action.id,
+        )
+        result = {"run": done.row.id, "version": version.number, **judged.as_json()}
+        _settle(heald, action, True, judged.detail, result)
+        view = views.version_view(heald.registry.version(name, version.number), heald.store.aliases(name))
+    _report_version({**view, **result}, judged.detail, as_json)
+
+
+@pipeline_app.command("rerun")
+def pipeline_rerun(name: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Rerun the model's last failed pipeline run from the stage that failed, reusing the stages before it."""
+    with _heald(config) as heald:
+        model = heald.store.get_model(name)
+        action = _journal(heald, name, ActionKind.RERUN, "operator rerun", {})
+        ctx = ActContext(
+            now=heald.clock.now(),
+            model=model,
+            registry=heald.registry,
+            store=heald.store,
+            settings=act_settings(heald.settings, name),
+        )
+        with StageProgress(err if as_json else out, f"rerun {name}") as progress:
+            actuator = RerunActuator(runs_folder(heald.settings), retry=retry_policy(heald.settings), listener=progress)
+            outcome = actuator.execute(action, ctx)
+        _settle(heald, action, outcome.ok, outcome.detail, outcome.result)
+        if not outcome.ok:
+            raise HealdError(f"rerun of {name} failed: {outcome.detail}")
+        number = int(outcome.result["version"])
+        view = views.version_view(heald.registry.version(name, number), heald.store.aliases(name))
+    _report_version({**view, **outcome.result}, outcome.detail, as_json)
+
+
+@pipeline_app.command("runs")
+def pipeline_runs(
+    name: str,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A model's pipeline runs with each stage's status and duration."""
+    with _heald(config) as heald:
+        heald.store.get_model(name)
+        data = [views.pipeline_run_view(r) for r in heald.store.pipeline_runs(name, limit=limit)]
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=f"pipeline runs of {name}")
+    for column in ("id", "status", "trigger", "started", "stages", "version", "error"):
+        table.add_column(column)
+    for r in data:
+        stages = " ".join(f"{s['stage']}:{s['status']}" for s in r["stages"])
+        resumed = f" (rerun of #{r['resumed_from']})" if r["resumed_from"] else ""
+        table.add_row(
+            str(r["id"]),
+            r["status"] + resumed,
+            r["trigger"],
+            _t(r["started_at"]),
+            stages,
+            _v(r["version"]),
+            (r["error"] or "")[:60],
+        )
+    out.print(table)
+
+
+def _report_version(view: dict[str, Any], detail: str, as_json: bool) -> None:
     if as_json:
         _print_json(view)
         return
-    out.print(f"[green]model {name} created[/green]: v{version.number} champion and stable")
-    for key, value in version.metrics.items():
+    out.print(f"[green]{detail}[/green]")
+    for key, value in view["metrics"].items():
         out.print(f"  {key} = {value:.4f}")
 
 
@@ -442,5 +601,6 @@ def main(argv: list[str] | None = None) -> None:
         # Standalone mode lets click report usage errors itself (exit 2); our errors surface here.
         app(args=argv, prog_name="healctl")
     except (HealdError, PipelineError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        # A message is text, not markup (``[[models]]`` would vanish); soft_wrap keeps it on one line.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

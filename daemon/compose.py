@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from actuators.alert import AlertActuator
 from actuators.base import ActSettings, Actuator
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
+from actuators.rerun import RerunActuator
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
 from actuators.scale import ScaleActuator
@@ -28,12 +30,14 @@ from knowledge.clock import Clock, SystemClock
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import ActionKind, ModelRecord, Observation, Task
+from pipeline.runner import RetryPolicy
 from sensors.artifact import ArtifactSensor
 from sensors.base import Sensor, SensorSettings
 from sensors.drift import DriftSensor
 from sensors.host import HostLimits, HostSensor
 from sensors.intake import LandingIntake
 from sensors.performance import PerformanceSensor
+from sensors.pipeline_runs import PipelineRunSensor
 from sensors.pool import PoolReading, PoolSensor
 from sensors.quality import QualitySensor
 
@@ -59,6 +63,15 @@ def model_settings(settings: Settings, name: str) -> ModelSettings:
         if entry.name == name:
             return entry
     return ModelSettings(name=name, target="?")
+
+
+def runs_folder(settings: Settings) -> Path:
+    """Where pipeline runs keep their stages' outputs (so a failed run can be resumed)."""
+    return settings.state_dir / "runs"
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(attempts=settings.pipeline.retries, first_delay=settings.pipeline.retry_delay)
 
 
 def open_store(settings: Settings) -> tuple[SqlKnowledgeStore, ModelRegistry]:
@@ -113,6 +126,7 @@ def build(
     state = settings.state_dir
     actuators: dict[ActionKind, Actuator] = {
         ActionKind.RETRAIN: RetrainActuator(),
+        ActionKind.RERUN: RerunActuator(runs_folder(settings), retry=retry_policy(settings)),
         ActionKind.ROLLBACK: RollbackActuator(),
         ActionKind.ALERT: AlertActuator(),
         ActionKind.SCALE: ScaleActuator(settings.max_workers),
@@ -126,6 +140,7 @@ def build(
         PerformanceSensor(),
         HostSensor(state, _host_limits(settings)),
         PoolSensor(PoolGauge(workers), max_pending=monitor.max_pending),
+        PipelineRunSensor(),
     ]
     anomaly = None
     if monitor.anomaly:

@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.errors import ConfigError
 
 ENV_PREFIX = "HEALD_"
+GENERATED = "# Written by `healctl init`; it rewrites this file only while this first line stays.\n"
 DEFAULT_PATHS = (Path("/etc/heald/heald.toml"),)
 
 
@@ -42,6 +44,24 @@ class Policy(Strict):
     stable_after: int = Field(6, ge=1, description="healthy ticks before a champion is marked stable")
     min_gain: float = Field(0.0, description="a challenger must beat the champion by at least this")
     min_retrain_rows: int = Field(400, ge=10, description="labelled rows after the alarm needed to retrain")
+
+
+class PipelineSettings(Strict):
+    """The managed pipeline: feature engineering, tuning and cross-validation (the ``[pipeline]`` table)."""
+
+    tuning: Literal["none", "grid", "random"] = Field("none", description="hyperparameter search, if any")
+    cv_folds: int = Field(5, ge=0, le=20, description="k of k-fold cross-validation; below 2 turns it off")
+    search_iterations: int = Field(20, ge=1, le=1000, description="candidates tried by the random search")
+    test_size: float = Field(0.2, gt=0, lt=1, description="share of labelled rows held out for testing")
+    numeric_impute: Literal["median", "mean"] = "median"
+    scaling: Literal["standard", "minmax", "none"] = "standard"
+    clip_quantile: float = Field(0.01, ge=0, lt=0.5, description="outliers clipped to [q, 1-q]; 0 turns it off")
+    correlation_threshold: float = Field(0.95, gt=0, le=1, description="drop a numeric column this correlated")
+    max_categories: int = Field(50, ge=2, description="one-hot columns per category column (rarer ones grouped)")
+    min_rows: int = Field(20, ge=2, description="labelled rows below which training is refused")
+    n_jobs: int = Field(0, ge=0, description="cores for training; 0 means every core this process may use")
+    retries: int = Field(3, ge=1, le=10, description="attempts of a stage that fails transiently")
+    retry_delay: float = Field(1.0, ge=0, description="seconds before the first retry; doubles each time")
 
 
 class Monitor(Strict):
@@ -77,6 +97,9 @@ class ModelSettings(Strict):
     data: Path | None = Field(None, description="training data for `healctl init` and full retrains")
     min_accuracy: float = Field(0.8, ge=0, le=1, description="classification health threshold")
     min_r2: float = Field(0.5, le=1, description="regression health threshold")
+    health: dict[str, float] = Field(
+        default_factory=dict, description="more bounds, e.g. {f1_macro = 0.7, rmse = 12.0}: floors, ceilings for errors"
+    )
 
 
 class Settings(Strict):
@@ -103,6 +126,7 @@ class Settings(Strict):
     executor: Literal["inline", "threads", "dask"] = "threads"
     dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
+    pipeline: PipelineSettings = PipelineSettings()
     monitor: Monitor = Monitor()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
@@ -218,3 +242,32 @@ def _explain(exc: ValidationError, source: str, data: Mapping[str, Any]) -> str:
         shown = f" = {error['input']!r}" if error["type"] != "missing" and not isinstance(error["input"], dict) else ""
         lines.append(f"{source}: key '{key}'{shown}: {error['msg']}")
     return "\n".join(lines)
+
+
+def with_model(settings: Settings, entry: ModelSettings) -> dict[str, Any]:
+    """The settings as TOML-ready data (defaults left out), with ``entry`` added or replacing its namesake."""
+    data = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    data["state_dir"] = str(settings.state_dir.resolve())
+    models = [m for m in data.get("models", []) if m["name"] != entry.name]
+    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v != {}}
+    data["models"] = [*models, fresh]
+    return data
+
+
+def write(path: Path, data: dict[str, Any]) -> None:
+    """Write a config file that ``load`` accepts; refuse to overwrite one a person wrote."""
+    if path.exists():
+        try:
+            first = path.read_text(encoding="utf-8").splitlines(keepends=True)[:1]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} exists and cannot be read: {exc}") from None
+        if first != [GENERATED]:
+            raise ConfigError(f"config file {path} exists and was not written by healctl; choose another path")
+    try:
+        Settings.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, str(path), data)) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(GENERATED + tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)

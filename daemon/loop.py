@@ -18,6 +18,7 @@ from datetime import datetime
 
 from actuators.base import ActContext, ActSettings, Actuator
 from actuators.pool import WorkerPool
+from actuators.runs import interrupted
 from daemon.analyzer import Analyzer
 from daemon.incidents import IncidentTracker
 from daemon.logs import get
@@ -265,4 +266,7 @@ class Loop:
                 )
             log.warning("action_reconciled", model=action.model, action_id=action.id, moved=bool(moved))
             settled.append(action.id)
+        for model in self.p.store.list_models():
+            for run in interrupted(self.p.store, model.name, now):
+                log.warning("pipeline_run_reconciled", model=model.name, run_id=run.id, failed_stage=run.failed_stage)
         return settled

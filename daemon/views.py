@@ -11,7 +11,7 @@ from typing import Any
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Action, Alias, Incident, Observation, Version
+from knowledge.values import Action, Alias, Incident, Observation, PipelineRun, Version
 from pipeline.drift import DriftReport
 from pipeline.quality import QualityReport
 
@@ -88,6 +88,41 @@ def version_view(version: Version, aliases: dict[Alias, int]) -> dict[str, Any]:
         "created_by": version.created_by,
         "stable_at": iso(version.stable_at),
         "rolled_back_at": iso(version.rolled_back_at),
+        "health_reasons": version.profile.get("evaluation", {}).get("health_reasons", []),
+        "confusion_matrix": version.profile.get("evaluation", {}).get("confusion_matrix"),
+        "labels": version.profile.get("evaluation", {}).get("labels"),
+        "importances": version.profile.get("evaluation", {}).get("importances", {}),
+        "pipeline_run": version.profile.get("pipeline_run"),
+    }
+
+
+def pipeline_run_view(run: PipelineRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "model": run.model,
+        "status": run.status,
+        "trigger": run.trigger,
+        "actor": run.actor,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "resumed_from": run.resumed_from,
+        "failed_stage": run.failed_stage,
+        "error": run.error,
+        "version": run.version,
+        "folder": run.folder,
+        "stages": [
+            {
+                "stage": s.stage,
+                "status": s.status,
+                "seconds": round(s.seconds, 3),
+                "attempts": s.attempts,
+                "input_fingerprint": s.input_fingerprint,
+                "output_fingerprint": s.output_fingerprint,
+                "error": s.error,
+                "summary": s.summary,
+            }
+            for s in run.stages
+        ],
     }
 
 

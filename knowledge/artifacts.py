@@ -19,7 +19,18 @@ from skops.io import dumps, get_untrusted_types, loads
 from knowledge.errors import ArtifactError
 
 # Types skops does not trust by default but a heald pipeline needs; anything else in a file is refused.
-TRUSTED_TYPES = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree"})
+# The three pipeline.transformers classes are heald's own (numeric and text coercion, quantile clipping):
+# they hold only numbers and column names, and run no code they were handed. pipeline.transformers keeps
+# the same list, since knowledge may not import the pipeline; a test checks the two agree.
+TRUSTED_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
+        "pipeline.transformers.NumberCoercer",
+        "pipeline.transformers.TextCoercer",
+        "pipeline.transformers.QuantileClipper",
+    }
+)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -206,3 +206,41 @@ class Batch:
     fingerprint: str
     status: str = "accepted"
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageRun:
+    """One stage of a pipeline run: how it went, how long it took, and fingerprints of what went in and out."""
+
+    stage: str
+    position: int
+    status: str
+    folder: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    seconds: float = 0.0
+    attempts: int = 0
+    input_fingerprint: str = ""
+    output_fingerprint: str = ""
+    error: str | None = None
+    summary: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineRun:
+    """A run of the managed pipeline for a model; a rerun points at the failed run it resumed."""
+
+    id: int
+    model: str
+    folder: str
+    status: str
+    trigger: str
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    resumed_from: int | None = None
+    failed_stage: str | None = None
+    error: str | None = None
+    version: int | None = None
+    action_id: int | None = None
+    stages: list[StageRun] = field(default_factory=list)

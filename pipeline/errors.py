@@ -5,7 +5,8 @@ like ``knowledge.errors.HealdError``::
 
     PipelineError          root of every error the pipeline raises on purpose
     ├── DataError          a file or frame is malformed: the message names the file, column or row
-    └── StageError         a pipeline stage failed; says which stage and why
+    ├── StageError         a pipeline stage failed; says which stage and why
+    └── TransientError     a failure worth retrying (a full disk, a killed worker); the runner backs off
 """
 
 from __future__ import annotations
@@ -26,3 +27,7 @@ class StageError(PipelineError):
         super().__init__(f"stage {stage!r} failed: {reason}")
         self.stage = stage
         self.reason = reason
+
+
+class TransientError(PipelineError):
+    """A failure that may pass if tried again later: the runner retries it with backoff."""

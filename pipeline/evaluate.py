@@ -1,18 +1,23 @@
-"""Evaluation: the metrics of a fitted model on labelled rows, and whether they are healthy.
+"""Evaluate, the last stage: a fitted model's metrics on held-out rows, and whether they are healthy.
 
-Classification reports accuracy, precision, recall and F1; regression reports MSE, RMSE, MAE and R².
-``primary`` names the one metric the loop compares versions by (higher is better).
+Classification reports accuracy, precision, recall and F1 (macro and weighted) and the confusion matrix;
+regression reports MSE, RMSE, MAE and R². Cross-validation's mean and spread and the forest's feature
+importances (summed back onto input columns) come along. ``HealthThresholds`` from the config decide
+``healthy`` or ``sick``: a floor for scores, a ceiling for errors. ``primary`` names the one metric the
+loop compares versions by (higher is better).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
+    confusion_matrix,
     f1_score,
     mean_absolute_error,
     mean_squared_error,
@@ -20,6 +25,9 @@ from sklearn.metrics import (
     r2_score,
     recall_score,
 )
+
+ERRORS = frozenset({"mse", "rmse", "mae"})  # lower is better: a threshold on these is a ceiling
+TOP_IMPORTANCES = 20
 
 
 def primary_metric(task: str) -> str:
@@ -34,18 +42,114 @@ def score(estimator: Any, features: pd.DataFrame, target: pd.Series[Any], task: 
 
 def metrics(actual: Any, predicted: Any, task: str) -> dict[str, float]:
     if task == "classification":
-        return {
-            "accuracy": float(accuracy_score(actual, predicted)),
-            "precision_macro": float(precision_score(actual, predicted, average="macro", zero_division=0)),
-            "recall_macro": float(recall_score(actual, predicted, average="macro", zero_division=0)),
-            "f1_macro": float(f1_score(actual, predicted, average="macro", zero_division=0)),
-            "f1_weighted": float(f1_score(actual, predicted, average="weighted", zero_division=0)),
-        }
+        out = {"accuracy": float(accuracy_score(actual, predicted))}
+        for average in ("macro", "weighted"):
+            out[f"precision_{average}"] = float(precision_score(actual, predicted, average=average, zero_division=0))
+            out[f"recall_{average}"] = float(recall_score(actual, predicted, average=average, zero_division=0))
+            out[f"f1_{average}"] = float(f1_score(actual, predicted, average=average, zero_division=0))
+        return out
     mse = float(mean_squared_error(actual, predicted))
     r2 = float(r2_score(actual, predicted)) if len(np.unique(actual)) > 1 else 0.0
-    return {
-        "mse": mse,
-        "rmse": math.sqrt(mse),
-        "mae": float(mean_absolute_error(actual, predicted)),
-        "r2": r2,
-    }
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(mean_absolute_error(actual, predicted)), "r2": r2}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthThresholds:
+    """Bounds per metric: ``accuracy = 0.8`` is a floor, ``rmse = 12.0`` a ceiling (errors are lower-better)."""
+
+    bounds: dict[str, float] = field(default_factory=dict)
+
+    def judge(self, values: dict[str, float]) -> tuple[str, list[str]]:
+        """``healthy`` or ``sick``, with a reason per broken bound."""
+        reasons = []
+        for metric, bound in self.bounds.items():
+            if metric not in values:
+                continue
+            value = values[metric]
+            if metric in ERRORS and value > bound:
+                reasons.append(f"{metric} {value:.4g} above {bound:.4g}")
+            elif metric not in ERRORS and value < bound:
+                reasons.append(f"{metric} {value:.4g} below {bound:.4g}")
+        return ("sick" if reasons else "healthy"), reasons
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    """What the evaluate stage found; ``metrics`` is flat numbers, the rest goes in the version's profile."""
+
+    task: str
+    metrics: dict[str, float]
+    health: str
+    health_reasons: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+    importances: dict[str, float] = field(default_factory=dict)
+    test_rows: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "metrics": self.metrics,
+            "health": self.health,
+            "health_reasons": self.health_reasons,
+            "labels": self.labels,
+            "confusion_matrix": self.confusion,
+            "importances": self.importances,
+            "test_rows": self.test_rows,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evaluation:
+        return cls(
+            task=data["task"],
+            metrics=data["metrics"],
+            health=data["health"],
+            health_reasons=data["health_reasons"],
+            labels=data["labels"],
+            confusion=data["confusion_matrix"],
+            importances=data["importances"],
+            test_rows=data["test_rows"],
+        )
+
+
+def importances(values: np.ndarray[Any, Any], sources: list[str]) -> dict[str, float]:
+    """Forest importances summed per input column (one-hot outputs add up), largest first."""
+    totals: dict[str, float] = {}
+    for source, value in zip(sources, values, strict=True):
+        totals[source] = totals.get(source, 0.0) + float(value)
+    ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:TOP_IMPORTANCES]
+    return {k: round(v, 6) for k, v in ranked}
+
+
+def evaluate(
+    estimator: Any,
+    features: pd.DataFrame,
+    target: pd.Series[Any],
+    *,
+    task: str,
+    thresholds: HealthThresholds,
+    cv: dict[str, float] | None = None,
+    importance: dict[str, float] | None = None,
+) -> Evaluation:
+    """Score ``estimator`` on held-out rows; ``cv`` (mean, std) joins the metrics and the health judgement."""
+    predicted = estimator.predict(features)
+    values = metrics(target, predicted, task)
+    if cv:
+        values.update({f"cv_{k}": float(v) for k, v in cv.items()})
+    health, reasons = thresholds.judge(values)
+    labels: list[str] = []
+    matrix: list[list[int]] = []
+    if task == "classification":
+        classes = np.unique(np.concatenate([np.asarray(target), np.asarray(predicted)]))
+        labels = [str(c) for c in classes]
+        matrix = confusion_matrix(target, predicted, labels=classes).tolist()
+    return Evaluation(
+        task=task,
+        metrics=values,
+        health=health,
+        health_reasons=reasons,
+        labels=labels,
+        confusion=matrix,
+        importances=importance or {},
+        test_rows=len(features),
+    )

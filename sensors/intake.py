@@ -1,10 +1,12 @@
 """Intake: batches dropped in the landing folder become archived, recorded batches the sensors read.
 
 Producers write ``landing/<model>/<name>.csv`` or ``.parquet`` (write to a dot-file or ``*.part`` first and
-rename, so heald never reads half a file). Each file is read, checked against the model's schema and the
-champion's reference profile, recorded, then moved to the archive; a file that cannot be used (unreadable,
-feature columns missing, a column retyped or with no values at all) is moved to the quarantine folder with
-a ``.reason.json`` beside it. No file is deleted and no row is dropped silently.
+rename, so heald never reads half a file). Each file is read, validated as a batch against the schema the
+champion was trained on (``pipeline.validate``: missing or retyped columns, words in numeric columns,
+infinities, empty columns, ...) and checked against the champion's reference profile, recorded, then moved
+to the archive; a file that cannot be read or used is moved whole to the quarantine folder with a
+``.reason.json`` (the reason and the full validation report) beside it. No file is deleted and no row is
+dropped silently.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Alias, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
-from pipeline.ingest import read_table
+from pipeline.ingest import DatasetInfo, read_table
 from pipeline.profile import Profile
 from pipeline.quality import check
+from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
 
 SOURCE = "intake"
 SUFFIXES = (".csv", ".parquet")
+BATCH = ValidationPolicy(purpose="batch")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,16 +43,19 @@ class Intake:
     observations: list[Observation]
 
 
-def schema_problem(frame: pd.DataFrame, model: ModelRecord) -> str | None:
-    """Why these rows cannot be used for ``model``, or None."""
-    if frame.empty:
-        return "the file has a header but no rows"
-    missing = [c for c in model.features if c not in frame.columns]
-    if missing:
-        return f"missing columns {missing}"
-    if frame.columns.duplicated().any():
-        return f"duplicated columns {sorted(set(frame.columns[frame.columns.duplicated()]))}"
-    return None
+def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
+    """The columns and kinds the champion was trained on (only the names, for a version without them)."""
+    number = store.alias(model.name, Alias.CHAMPION)
+    dataset = store.get_version(model.name, number).profile.get("dataset") if number is not None else None
+    if dataset:
+        return Schema.from_info(DatasetInfo.from_json(dataset))
+    # "categorical" accepts any kind: without a recorded description only presence can be checked.
+    return Schema(columns=dict.fromkeys(model.features, "categorical"), target=model.target)
+
+
+def check_batch(frame: pd.DataFrame, model: ModelRecord, schema: Schema) -> ValidationReport:
+    """Validate rows that arrived for ``model`` as a batch (the target may be absent: unlabelled rows)."""
+    return validate(frame, target=model.target, task=model.task.value, schema=schema, policy=BATCH)
 
 
 def blocking_problem(frame: pd.DataFrame, model: ModelRecord, profile: Profile | None) -> str | None:
@@ -79,37 +86,52 @@ class LandingIntake:
         if not folder.is_dir():
             return Intake(batches=[], observations=[])
         ready = sorted(p for p in folder.iterdir() if _ready(p))
+        schema = expected_schema(model, store) if ready else None
         profile = champion_profile(store, model.name) if ready else None
         for path in ready:
-            loaded, observation = self._take(path, model, store, now, profile)
+            assert schema is not None
+            loaded, observation = self._take(path, model, store, now, schema, profile)
             observations.append(observation)
             if loaded is not None:
                 batches.append(loaded)
         return Intake(batches=batches, observations=observations)
 
     def _take(
-        self, path: Path, model: ModelRecord, store: SqlKnowledgeStore, now: datetime, profile: Profile | None
+        self,
+        path: Path,
+        model: ModelRecord,
+        store: SqlKnowledgeStore,
+        now: datetime,
+        schema: Schema,
+        profile: Profile | None,
     ) -> tuple[LoadedBatch | None, Observation]:
         stamp = now.strftime("%Y%m%dT%H%M%S")
+        frame: pd.DataFrame | None = None
+        report: ValidationReport | None = None
         try:
             frame = read_table(path)
-            problem = schema_problem(frame, model) or blocking_problem(frame, model, profile)
+            report = check_batch(frame, model, schema)
+            report.raise_for_failures(path.name)
+            problem = blocking_problem(frame, model, profile)
             if problem:
                 raise DataError(f"{path.name}: {problem}")
         except DataError as exc:
-            where = self._quarantine(path, model.name, stamp, str(exc), now)
+            where = self._quarantine(path, model.name, stamp, str(exc), now, report)
             store.add_batch(
                 model=model.name,
                 received_at=now,
                 source="landing",
                 path=str(where),
-                rows=0,
+                rows=len(frame) if frame is not None else 0,
                 labelled=False,
                 fingerprint="",
                 status="quarantined",
                 reason=str(exc),
             )
-            return None, _observe(now, model.name, "batch_quarantined", 1.0, file=path.name, reason=str(exc))
+            failed = [c.name for c in report.failures] if report is not None else ["read"]
+            return None, _observe(
+                now, model.name, "batch_quarantined", 1.0, file=path.name, reason=str(exc), checks=failed
+            )
         labelled = model.target in frame.columns and bool(frame[model.target].notna().any())
         target = self.archive / model.name / f"{stamp}-{path.name}"
         batch = store.add_batch(
@@ -125,10 +147,18 @@ class LandingIntake:
         observation = _observe(now, model.name, "batch_rows", float(len(frame)), file=path.name, labelled=labelled)
         return LoadedBatch(batch=batch, frame=frame), observation
 
-    def _quarantine(self, path: Path, model: str, stamp: str, reason: str, now: datetime) -> Path:
+    def _quarantine(
+        self, path: Path, model: str, stamp: str, reason: str, now: datetime, report: ValidationReport | None
+    ) -> Path:
         target = self.quarantine / model / f"{stamp}-{path.name}"
         _move(path, target)
-        note = {"file": path.name, "reason": reason, "at": now.isoformat(), "model": model}
+        note = {
+            "file": path.name,
+            "reason": reason,
+            "at": now.isoformat(),
+            "model": model,
+            "validation": report.as_json() if report is not None else None,
+        }
         write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(note, indent=2).encode())
         return target
 

@@ -9,7 +9,7 @@ the action journal together.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from enum import Enum
 from functools import cache
@@ -36,6 +36,8 @@ from knowledge.values import (
     IncidentStatus,
     ModelRecord,
     Observation,
+    PipelineRun,
+    StageRun,
     Symptom,
     SymptomKind,
     Version,
@@ -503,6 +505,86 @@ class SqlKnowledgeStore:
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
         return [_from_row(Batch, r) for r in reversed(rows)]
+
+    # -- pipeline runs and their stages -------------------------------------------------------------
+
+    def add_pipeline_run(
+        self,
+        *,
+        model: str,
+        folder: str,
+        trigger: str,
+        actor: str,
+        started_at: datetime,
+        config: JSON,
+        resumed_from: int | None = None,
+        action_id: int | None = None,
+    ) -> PipelineRun:
+        """Record a pipeline run as ``running``, before its first stage starts."""
+        with self.engine.begin() as c:
+            new_id = c.execute(
+                insert(t.pipeline_runs).values(
+                    model=model,
+                    folder=folder,
+                    status="running",
+                    trigger=trigger,
+                    actor=actor,
+                    started_at=started_at,
+                    resumed_from=resumed_from,
+                    action_id=action_id,
+                    config=config,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return self.get_pipeline_run(int(new_id))
+
+    def record_stage(self, run_id: int, stage: StageRun) -> None:
+        """Write (or overwrite) the record of one stage of a run."""
+        values = _columns(stage)
+        where = and_(t.stage_runs.c.run_id == run_id, t.stage_runs.c.stage == stage.stage)
+        with self.engine.begin() as c:
+            done = c.execute(update(t.stage_runs).where(where).values(**values))
+            if done.rowcount == 0:
+                c.execute(insert(t.stage_runs).values(run_id=run_id, **values))
+
+    def finish_pipeline_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        at: datetime,
+        failed_stage: str | None = None,
+        error: str | None = None,
+    ) -> PipelineRun:
+        values = {"status": status, "finished_at": at, "failed_stage": failed_stage, "error": error}
+        with self.engine.begin() as c:
+            done = c.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(**values))
+        if done.rowcount == 0:
+            raise NotFoundError(f"no pipeline run {run_id}")
+        return self.get_pipeline_run(run_id)
+
+    def set_pipeline_run_version(self, run_id: int, version: int) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(version=version))
+
+    def get_pipeline_run(self, run_id: int) -> PipelineRun:
+        """A run with its stages in order."""
+        with self.engine.connect() as c:
+            row = c.execute(select(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"no pipeline run {run_id}")
+            stages = c.execute(
+                select(t.stage_runs).where(t.stage_runs.c.run_id == run_id).order_by(t.stage_runs.c.position)
+            ).all()
+        return replace(_from_row(PipelineRun, row), stages=[_from_row(StageRun, s) for s in stages])
+
+    def pipeline_runs(self, model: str, *, status: str | None = None, limit: int = 20) -> list[PipelineRun]:
+        """The newest runs of a model (with their stages), oldest first."""
+        q = select(t.pipeline_runs.c.id).where(t.pipeline_runs.c.model == model)
+        if status is not None:
+            q = q.where(t.pipeline_runs.c.status == status)
+        with self.engine.connect() as c:
+            ids = c.execute(q.order_by(t.pipeline_runs.c.id.desc()).limit(limit)).scalars().all()
+        return [self.get_pipeline_run(int(i)) for i in reversed(ids)]
 
     # -- operator controls: pauses and silences -----------------------------------------------------
 

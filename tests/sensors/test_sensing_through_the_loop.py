@@ -41,9 +41,10 @@ def test_bad_batches_get_a_data_quality_symptom_with_a_clear_reason(
     [symptom] = watched.store.symptoms(incident.id)
     reasons = "\n".join(symptom.evidence["reasons"])
     assert "column 'coupon' is not in the reference" in reasons
-    assert "missing columns ['visits']" in reasons
-    assert "column 'price' was numeric in the reference but has 200 of 200 non-numeric values ('cheap')" in reasons
-    assert "column 'price' has no values (all missing)" in reasons
+    # Schema and type problems are named by the intake's validation report (pipeline.validate).
+    assert "missing columns 'visits'" in reasons
+    assert "retyped columns price (numeric -> categorical)" in reasons
+    assert "columns with no value in any of 50 rows: 'price', 'visits', 'region'" in reasons
     assert not [o for o in watched.store.observations(MODEL) if o.metric == "sensor_failed"]
     quarantine = watched.settings.state_dir / "quarantine" / MODEL
     notes = [json.loads(p.read_text()) for p in quarantine.glob("*.reason.json")]
