@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+# heald's packages first: bench/pipeline.py (another benchmark) must not shadow the `pipeline` package.
+sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from healbench import faults as faultbook  # noqa: E402
 from healbench import report, streams, trial  # noqa: E402
@@ -169,8 +170,11 @@ def render(
         f"Each fault runs in a fresh heald on `sea-steady` (SEA, no drift, {size.batch_rows}-row batches): "
         f"{faultbook.WARM_TICKS} labelled ticks, then the fault, then {faultbook.AFTER_TICKS - 1} more ticks. "
         "'fallback: stable v1' means an operator had deployed v2 at tick 1, so v1 is a stable version to roll "
-        "back to; 'none' means the damaged champion is the only version. Recovery counts ticks from detection "
-        "until the champion loads from disk and verifies (what a restarted daemon needs).",
+        "back to; 'none' means the damaged champion is the only version. In `stage-fails-twice` an operator's "
+        "pipeline run (as `healctl pipeline run`) loses its training worker; the first rerun from that stage "
+        "loses it again, the next one passes. Recovery counts ticks from detection until the champion loads "
+        "from disk and verifies (what a restarted daemon needs) and, for the stage fault, the newest pipeline "
+        "run has succeeded.",
         report.fault_table(faults),
         "### Per stream",
     ]
@@ -202,7 +206,8 @@ def snippet(outcomes: list[trial.Outcome], found: list[report.Verdict], command:
         "heald replays labelled streams with known drift (river's SEA, STAGGER, Agrawal, Hyperplane, RandomRBF), "
         "river's bundled real datasets and scikit-learn data with an injected shift through its real loop, "
         "batch by batch, against a static model, scheduled retraining, an oracle that retrains at the true "
-        "drift points, and river's Adaptive Random Forest; then it breaks its own champion's file on disk.\n\n"
+        "drift points, and river's Adaptive Random Forest; then it damages its champion's file and makes a "
+        "pipeline stage fail, and measures how fast it recovers.\n\n"
         f"{report.summary_table(outcomes)}\n\n"
         f"![heald and its peers on {plotted}](bench/plots/{plot_name(size, plotted)})\n\n"
         f"{passed} of {checked} 'must show' checks hold; per-stream tables, plots, the injected faults and the "

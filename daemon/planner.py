@@ -2,11 +2,12 @@
 
 Rules give each symptom kind a ladder of candidate actions, ending with alerting a person. A candidate is
 dropped when this incident already tried it and it failed (or its effect did not show within
-``verify_within`` ticks), or when its precondition fails; the cheapest that remains is chosen. Retraining is
-the exception for a performance drop: what it can do depends on the data, and whether it worked shows in the
-labelled readings, so such an incident may retrain again once ``min_retrain_rows`` fresh labelled rows have
-arrived since its last attempt, up to ``breaker_failures`` attempts in all; after a promoted retrain that did
-not cure the drop, the next one learns only from rows since that retrain. Cost is the
+``verify_within`` ticks), or when its precondition fails; the cheapest that remains is chosen. Two remedies
+may be tried again by the incident they answer, up to ``breaker_failures`` attempts in all: a rerun for a
+failed pipeline (a stage that failed may pass the next time; the cooldown spaces the attempts), and a retrain
+for a performance drop (what it can do depends on the data, so only once ``min_retrain_rows`` fresh labelled
+rows have arrived since the last attempt; after a promoted retrain that did not cure the drop, the next one
+learns only from rows since that retrain). Cost is the
 mean duration of past successful actions of that kind on the model (a prior until there is history) plus a
 risk weight. Cooldowns, a global hourly budget and operator pauses make the planner wait; a circuit breaker
 (``breaker_failures`` failures in a row on a model) stops automatic remediation and alerts a person.
@@ -32,6 +33,9 @@ PRIORITY = {
     SymptomKind.DATA_DRIFT: 2,
     SymptomKind.PERFORMANCE_DROP: 3,
 }
+
+# The remedy an incident of this kind may try again after it failed or did not help (see the module doc).
+RETRIED = {SymptomKind.PERFORMANCE_DROP: ActionKind.RETRAIN, SymptomKind.PIPELINE_FAILED: ActionKind.RERUN}
 
 LADDERS: dict[SymptomKind, list[ActionKind]] = {
     SymptomKind.DATA_DRIFT: [ActionKind.RETRAIN],
@@ -111,12 +115,14 @@ class Planner:
         unverified = self._unverified(history, now)
         if incident.status.value == "escalated":
             return None  # a person has it now
-        # An action aborted by a crash may be tried again; one that failed or did not help may not, except a
-        # retrain, which fresh data can make succeed where it failed (see _retrain).
+        # An action aborted by a crash may be tried again; one that failed or did not help may not, except the
+        # remedy this kind of incident may retry (RETRIED), a bounded number of times.
         tried = {a.kind for a in history if a.state is ActionState.FAILED or a.id in unverified}
+        retried = RETRIED.get(incident.kind)
+        attempts = [a for a in history if a.kind is retried and a.state is not ActionState.ABORTED]
+        if retried is not None and len(attempts) < self.settings.breaker_failures:
+            tried.discard(retried)
         retrains = [a for a in history if a.kind is ActionKind.RETRAIN and a.state is not ActionState.ABORTED]
-        if incident.kind is SymptomKind.PERFORMANCE_DROP and len(retrains) < self.settings.breaker_failures:
-            tried.discard(ActionKind.RETRAIN)
         candidates = [self._candidate(k, model, incident, retrains) for k in LADDERS[incident.kind] if k not in tried]
         if model.paused:
             return Plan(incident=incident, candidates=candidates, chosen=None, reason="model paused by an operator")

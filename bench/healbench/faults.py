@@ -35,6 +35,7 @@ from pipeline.train import TrainParams, train
 WARM_TICKS = 7  # labelled ticks before the fault: long enough for a fallback version to become stable
 AFTER_TICKS = 8  # ticks the run goes on after the injection, to see recovery and resolution
 RECOVER_WITHIN = 3  # the promise: recovered within this many ticks of detection
+FAULT_KINDS = {"artifact_corrupt", "pipeline_failed"}  # incidents a fault is expected to open
 
 
 class Fault(Protocol):
@@ -52,6 +53,8 @@ class Fault(Protocol):
     def missing(self) -> str | None: ...
 
     def inject(self, system: HealdSystem) -> str: ...
+
+    def recovered(self, system: HealdSystem) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +76,9 @@ class CorruptChampion:
         path.write_bytes(bytes(data))
         return f"overwrote 64 bytes of {path.name}"
 
+    def recovered(self, system: HealdSystem) -> bool:
+        return not system.heald.registry.check(MODEL)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteChampion:
@@ -90,28 +96,63 @@ class DeleteChampion:
         path.unlink()
         return f"deleted {path.name}"
 
+    def recovered(self, system: HealdSystem) -> bool:
+        return not system.heald.registry.check(MODEL)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageFailsTwice:
-    """A pipeline stage that fails twice, then succeeds: heald should rerun it from that stage.
+    """A pipeline run's training stage fails twice (a lost worker), then passes.
 
-    It needs the pipeline runner with resumable stages (issue 3) and a ``rerun`` actuator in the loop; until
-    both exist it is reported as pending. When they land, ``inject`` makes the training stage raise twice
-    (through the runner's stage hook) and the run checks that a ``rerun`` recovered it.
+    An operator's pipeline run (as ``healctl pipeline run``) fails at training; heald sees the failed run,
+    opens a ``pipeline_failed`` incident and reruns it from the failed stage; that rerun fails too; the
+    next rerun passes. The same flaky stage object serves the operator's run and heald's rerun actuator,
+    so the failures are counted across runs. Recovery is the newest pipeline run succeeding.
     """
 
     fallback: bool = False
     name: str = "stage-fails-twice"
-    description: str = "the training stage of a pipeline run fails twice, then succeeds"
+    description: str = "the training stage of a pipeline run fails twice (worker lost), then passes"
     runner: str = "pipeline.runner"
 
     def missing(self) -> str | None:
-        if importlib.util.find_spec(self.runner) is None:
-            return f"pending: needs the pipeline runner ({self.runner}, issue 3), which is not in this tree yet"
-        return "pending: the pipeline runner exists but this fault is not wired to its stage hook yet"
+        if importlib.util.find_spec(self.runner) is None or importlib.util.find_spec("actuators.rerun") is None:
+            return f"pending: needs the pipeline runner ({self.runner}) and the rerun action (issue 3)"
+        return None
 
     def inject(self, system: HealdSystem) -> str:
-        raise NotImplementedError(self.missing())
+        from actuators.rerun import RerunActuator
+        from actuators.runs import recorded_run
+        from daemon.compose import runs_folder
+        from daemon.onboard import run_config
+        from pipeline.runner import RetryPolicy, Runner
+        from pipeline.stages import FlakyStage, standard_stages
+
+        stages = standard_stages()
+        train_at = next(i for i, stage in enumerate(stages) if stage.name == "train")
+        stages[train_at] = FlakyStage(stages[train_at], failures=2, error=RuntimeError("worker lost (injected)"))
+        # No retries inside a run: each failure ends the run, so it is heald's loop that must react.
+        runner = Runner(stages, retry=RetryPolicy(attempts=1))
+        root = runs_folder(system.heald.settings)
+        system.use_actuator(ActionKind.RERUN, RerunActuator(root, runner=runner))
+        data = system.state / "pipeline-data.csv"
+        system.labelled_rows().to_csv(data, index=False)
+        model = system.heald.store.get_model(MODEL)
+        config = run_config(system.heald.settings, name=MODEL, data=[data], target=TARGET, task=model.task)
+        done = recorded_run(
+            system.heald.store,
+            runner,
+            root=root,
+            now=system.clock.now(),
+            trigger="operator",
+            actor="healctl",
+            config=config,
+        )
+        return f"operator's pipeline run #{done.row.id} {done.row.status} at {done.row.failed_stage}"
+
+    def recovered(self, system: HealdSystem) -> bool:
+        runs = system.heald.store.pipeline_runs(MODEL, limit=1)
+        return bool(runs) and runs[-1].status == "succeeded" and not system.heald.registry.check(MODEL)
 
 
 FAULTS: list[Fault] = [
@@ -197,6 +238,7 @@ def run(fault: Fault, stream: Stream, state: Path, knobs: Knobs, seed: int) -> F
 class Watch:
     """The ticks at which a fault was detected, recovered from and resolved, as the run goes."""
 
+    fault: Fault
     injected: int
     detected: int | None = None
     recovered: int | None = None
@@ -208,7 +250,7 @@ class Watch:
         happened = {e.what for e in system.events if e.batch == index}
         if self.detected is None and "incident" in happened:
             self.detected = index
-        if self.detected is not None and self.recovered is None and not system.heald.registry.check(MODEL):
+        if self.detected is not None and self.recovered is None and self.fault.recovered(system):
             self.recovered = index
             self.recovery_wall = time.perf_counter() - self.wall_start
         if self.resolved is None and "resolved" in happened:
@@ -217,7 +259,7 @@ class Watch:
 
 def _play(fault: Fault, stream: Stream, system: HealdSystem, knobs: Knobs, seed: int, out: FaultResult) -> FaultResult:
     scores: list[float] = []
-    watch = Watch(injected=WARM_TICKS)
+    watch = Watch(fault=fault, injected=WARM_TICKS)
     for index, batch in enumerate(stream.batches()[: WARM_TICKS + AFTER_TICKS]):
         if index == 1 and fault.fallback:
             _deploy_second_version(system, stream, knobs, seed)
@@ -244,7 +286,7 @@ def _record(out: FaultResult, watch: Watch, system: HealdSystem, scores: list[fl
     out.remedies = [f"{a.kind.value}:{a.state.value}" for a in system.actions() if a.actor == "heald"]
     last = system.heald.store.observations(MODEL, metric="performance", limit=1)
     out.healthy = (
-        not system.heald.registry.check(MODEL)
+        watch.fault.recovered(system)
         and not system.heald.store.active_incidents(MODEL)
         and bool(last)
         and last[-1].value >= system.floor
@@ -254,7 +296,7 @@ def _record(out: FaultResult, watch: Watch, system: HealdSystem, scores: list[fl
     out.accuracy = float(np.mean(scores))
     out.sick_share = float(np.mean(np.asarray(scores) < system.floor))
     out.retrains = len(system.actions(ActionKind.RETRAIN))
-    out.false_alarms = sum(1 for _, kind in system.incidents() if kind != "artifact_corrupt")
+    out.false_alarms = sum(1 for _, kind in system.incidents() if kind not in FAULT_KINDS)
 
 
 def _deploy_second_version(system: HealdSystem, stream: Stream, knobs: Knobs, seed: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actuators.base import Actuator
 from actuators.pool import Finished, Job, WorkerPool
 from daemon.compose import Heald, build, open_store
 from daemon.config import ModelSettings, Policy, Settings
@@ -190,6 +191,17 @@ class HealdSystem:
         for incident_id in report.resolved:
             incident = self.heald.store.get_incident(incident_id)
             self.events.append(Event(batch=index, what="resolved", detail=incident.kind.value))
+
+    def use_actuator(self, kind: ActionKind, actuator: Actuator) -> None:
+        """Swap one actuator of the running loop (faults use it to wire a flaky pipeline into ``rerun``)."""
+        parts = self.heald.loop.p
+        loop = Loop(dataclasses.replace(parts, actuators={**parts.actuators, kind: actuator}))
+        self.heald = dataclasses.replace(self.heald, loop=loop)
+
+    def labelled_rows(self) -> pd.DataFrame:
+        """The first model's rows and every labelled batch so far: what a full pipeline run would train on."""
+        batches = self.heald.store.batches(MODEL, labelled=True, limit=100_000)
+        return pd.concat([self.stream.initial(), *(pd.read_csv(b.path) for b in batches)], ignore_index=True)
 
     # -- what it did ---------------------------------------------------------------------------------
 

@@ -248,3 +248,27 @@ def test_no_rollback_of_a_champion_made_in_the_incidents_own_tick(world: World) 
     world.symptom(SymptomKind.PERFORMANCE_DROP, 4, version=v2, first=3, incident=incident)
     plan = world.plan(incident, 4)
     assert "did not come with champion v2" in candidate(plan, ActionKind.ROLLBACK)
+
+
+def test_a_failed_rerun_is_tried_again_then_a_person_is_alerted(world: World) -> None:
+    """A failed pipeline gets up to breaker_failures reruns (a stage may pass next time), then escalates."""
+    symptom = Symptom(
+        at=at(1), model=MODEL, kind=SymptomKind.PIPELINE_FAILED, severity=Severity.CRITICAL, score=1.0, summary="x"
+    )
+    incident = world.store.open_incident(symptom)
+
+    def rerun(tick: int) -> None:
+        action = world.store.plan_action(
+            model=MODEL, kind=ActionKind.RERUN, at=at(tick), actor="heald", reason="test", incident_id=incident.id
+        )
+        world.store.transition_action(action.id, ActionState.RUNNING, at=at(tick))
+        world.store.transition_action(action.id, ActionState.FAILED, at=at(tick), error="train failed")
+
+    rerun(1)
+    again = world.plan(incident, 2)
+    assert again.chosen is not None and again.chosen.kind is ActionKind.RERUN
+    rerun(2)
+    rerun(3)
+    plan = world.plan(incident, 4)
+    assert plan.escalate
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.ALERT
