@@ -2,8 +2,11 @@
 
 Retraining uses only the labelled batches that arrived since the symptom began (training on older rows
 would relearn the old concept). The rows are split in time order: the challenger learns on the older 80 %
-and is judged, with the champion, on the newest 20 %. It becomes champion only if it scores at least the
-champion's score plus ``min_gain``; otherwise it stays a registered challenger and the action fails, so
+and is judged, with the champion, on the newest 20 %. When a retrain made the current champion, the rows
+since *its* data began are a second, longer candidate window (the concept may not have changed, only the
+champion been trained on too few rows); both windows are fitted and the one that scores better on the
+judging rows, which neither learned from, is the challenger. It becomes champion only if it scores at least
+the champion's score plus ``min_gain``; otherwise it stays a registered challenger and the action fails, so
 the planner escalates instead of promoting a worse model.
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from actuators.base import ActContext, Outcome
-from knowledge.errors import ActionError, ArtifactError, StoreError
+from knowledge.errors import ActionError, ArtifactError, NotFoundError, StoreError
 from knowledge.values import Action, Alias, Task
 from pipeline.evaluate import primary_metric, score
 from pipeline.features import infer_spec
@@ -50,13 +53,17 @@ class RetrainActuator:
         learn, judge = rows.iloc[:cut], rows.iloc[cut:]
         task = ctx.model.task.value
         features = list(ctx.model.features)
-        spec = infer_spec(learn[[*features, ctx.model.target]], ctx.model.target)
         params = TrainParams(
             n_estimators=ctx.settings.n_estimators, max_depth=ctx.settings.max_depth, n_jobs=ctx.settings.n_jobs
         )
-        challenger = fit_all(learn, target=ctx.model.target, task=task, spec=spec, params=params)
         metric = primary_metric(task)
-        challenger_scores = score(challenger, judge[features], judge[ctx.model.target], task)
+        fitted = []
+        for window, rows_in in self._windows(ctx, since, learn, len(judge)).items():
+            spec = infer_spec(rows_in[[*features, ctx.model.target]], ctx.model.target)
+            model = fit_all(rows_in, target=ctx.model.target, task=task, spec=spec, params=params)
+            fitted.append((score(model, judge[features], judge[ctx.model.target], task), window, rows_in, model))
+        # The best on the judging rows; on a tie the first, i.e. the rows since the symptom began.
+        challenger_scores, window, learn, challenger = max(fitted, key=lambda f: f[0][metric])
         champion_score = self._champion_score(ctx, judge, metric)
         profile = profile_version(
             challenger,
@@ -89,6 +96,8 @@ class RetrainActuator:
             "champion": champion_score,
             "train_rows": len(learn),
             "judge_rows": len(judge),
+            "window": window,
+            "windows": {w: round(f[metric], 6) for f, w, _, _ in fitted},
         }
         if champion_score is not None and challenger_scores[metric] < champion_score + ctx.settings.min_gain:
             return Outcome(
@@ -115,10 +124,39 @@ class RetrainActuator:
         )
 
     @staticmethod
-    def _champion_score(ctx: ActContext, judge: pd.DataFrame, metric: str) -> float | None:
-        """The champion's score on the judging rows; None if it cannot load (any healthy challenger wins)."""
+    def _windows(ctx: ActContext, since: datetime | None, learn: pd.DataFrame, judged: int) -> dict[str, pd.DataFrame]:
+        """The candidate learning rows: since the symptom, and since the champion's own data began."""
+        windows = {"since the symptom": learn}
+        start = RetrainActuator._champion_window(ctx)
+        if start is not None and since is not None and start < since:
+            longer = recent_rows(ctx, start)
+            longer = longer.iloc[: len(longer) - judged]  # the judging rows are the newest; never learn them
+            if len(longer) > len(learn):
+                windows["since the champion's data"] = longer
+        return windows
+
+    @staticmethod
+    def _champion_window(ctx: ActContext) -> datetime | None:
+        """Where the rows the champion learned from began, when a retrain made it (None otherwise)."""
         champion = ctx.registry.champion(ctx.model.name)
-        if champion is None:
+        if champion is None or not champion.created_by.startswith("action:"):
+            return None
+        try:
+            made_by = ctx.store.get_action(int(champion.created_by.removeprefix("action:")))
+        except (NotFoundError, ValueError):
+            return None
+        start = made_by.params.get("since")
+        return datetime.fromisoformat(start) if isinstance(start, str) else None
+
+    @staticmethod
+    def _champion_score(ctx: ActContext, judge: pd.DataFrame, metric: str) -> float | None:
+        """The champion's score on the judging rows; None if its file does not verify (any challenger wins).
+
+        The registry may still hold a damaged or deleted champion in memory, but a restarted daemon could not
+        load it, so it is not a model to keep.
+        """
+        champion = ctx.registry.champion(ctx.model.name)
+        if champion is None or not ctx.registry.verifies(champion):
             return None
         try:
             estimator = ctx.registry.load(champion)

@@ -2,7 +2,12 @@
 
 Rules give each symptom kind a ladder of candidate actions, ending with alerting a person. A candidate is
 dropped when this incident already tried it and it failed (or its effect did not show within
-``verify_within`` ticks), or when its precondition fails; the cheapest that remains is chosen. Cost is the
+``verify_within`` ticks), or when its precondition fails; the cheapest that remains is chosen. Two remedies
+may be tried again by the incident they answer, up to ``breaker_failures`` attempts in all: a rerun for a
+failed pipeline (a stage that failed may pass the next time; the cooldown spaces the attempts), and a retrain
+for a performance drop (what it can do depends on the data, so only once ``min_retrain_rows`` fresh labelled
+rows have arrived since the last attempt; after a promoted retrain that did not cure the drop, the next one
+learns only from rows since that retrain). Cost is the
 mean duration of past successful actions of that kind on the model (a prior until there is history) plus a
 risk weight. Cooldowns, a global hourly budget and operator pauses make the planner wait; a circuit breaker
 (``breaker_failures`` failures in a row on a model) stops automatic remediation and alerts a person.
@@ -17,7 +22,7 @@ from typing import Any
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Action, ActionKind, ActionState, Incident, ModelRecord, SymptomKind
+from knowledge.values import Action, ActionKind, ActionState, Incident, ModelRecord, SymptomKind, Version
 
 # Which incident of a model is planned for first when several are open (a lower number goes first): a
 # broken artifact or pipeline before anything else, and a drift before the performance drop it explains,
@@ -28,6 +33,9 @@ PRIORITY = {
     SymptomKind.DATA_DRIFT: 2,
     SymptomKind.PERFORMANCE_DROP: 3,
 }
+
+# The remedy an incident of this kind may try again after it failed or did not help (see the module doc).
+RETRIED = {SymptomKind.PERFORMANCE_DROP: ActionKind.RETRAIN, SymptomKind.PIPELINE_FAILED: ActionKind.RERUN}
 
 LADDERS: dict[SymptomKind, list[ActionKind]] = {
     SymptomKind.DATA_DRIFT: [ActionKind.RETRAIN],
@@ -107,9 +115,15 @@ class Planner:
         unverified = self._unverified(history, now)
         if incident.status.value == "escalated":
             return None  # a person has it now
-        # An action aborted by a crash may be tried again; one that failed or did not help may not.
+        # An action aborted by a crash may be tried again; one that failed or did not help may not, except the
+        # remedy this kind of incident may retry (RETRIED), a bounded number of times.
         tried = {a.kind for a in history if a.state is ActionState.FAILED or a.id in unverified}
-        candidates = [self._candidate(k, model, incident, now) for k in LADDERS[incident.kind] if k not in tried]
+        retried = RETRIED.get(incident.kind)
+        attempts = [a for a in history if a.kind is retried and a.state is not ActionState.ABORTED]
+        if retried is not None and len(attempts) < self.settings.breaker_failures:
+            tried.discard(retried)
+        retrains = [a for a in history if a.kind is ActionKind.RETRAIN and a.state is not ActionState.ABORTED]
+        candidates = [self._candidate(k, model, incident, retrains) for k in LADDERS[incident.kind] if k not in tried]
         if model.paused:
             return Plan(incident=incident, candidates=candidates, chosen=None, reason="model paused by an operator")
         if self._breaker_open(model.name):
@@ -177,12 +191,12 @@ class Planner:
             and now - a.finished_at >= limit
         ]
 
-    def _candidate(self, kind: ActionKind, model: ModelRecord, incident: Incident, now: datetime) -> Candidate:
+    def _candidate(self, kind: ActionKind, model: ModelRecord, incident: Incident, retrains: list[Action]) -> Candidate:
         cost = self._cost(model.name, kind)
         if kind is ActionKind.ROLLBACK:
             return self._rollback(model, incident, cost)
         if kind is ActionKind.RETRAIN:
-            return self._retrain(model, incident, cost)
+            return self._retrain(model, incident, cost, retrains)
         if kind is ActionKind.SCALE:
             # A backlog wants more workers; a host under pressure wants fewer concurrent fits.
             step = 1 if incident.kind is SymptomKind.BACKLOG else -1
@@ -195,17 +209,56 @@ class Planner:
             return Candidate(kind=ActionKind.ROLLBACK, cost=cost, feasible=False, why="no stable version verifies")
         if incident.kind is SymptomKind.PERFORMANCE_DROP:
             champion = self.registry.champion(model.name)
-            # Rolling back only helps if the drop came with the current champion, i.e. it is not yet stable.
-            if champion is not None and champion.stable_at is not None:
+            # Rolling back only helps if the drop came with the current champion: it was sick from its first
+            # labelled reading on. A stable champion, or one that served healthy before the drop, is not at
+            # fault, and while the inputs drift an older model fits them no better: rolling back would only
+            # bring back an older model for the same data.
+            if champion is not None and not self._came_with(champion, incident):
                 return Candidate(
-                    kind=ActionKind.ROLLBACK, cost=cost, feasible=False, why="champion is stable; drop is not its fault"
+                    kind=ActionKind.ROLLBACK,
+                    cost=cost,
+                    feasible=False,
+                    why=f"the drop did not come with champion v{champion.number}",
                 )
+            if any(i.kind is SymptomKind.DATA_DRIFT for i in self.store.active_incidents(model.name)):
+                return Candidate(kind=ActionKind.ROLLBACK, cost=cost, feasible=False, why="the inputs are drifting")
         return Candidate(kind=ActionKind.ROLLBACK, cost=cost, feasible=True, why=f"stable v{target.number} verifies")
 
-    def _retrain(self, model: ModelRecord, incident: Incident, cost: float) -> Candidate:
+    def _came_with(self, champion: Version, incident: Incident) -> bool:
+        """Whether the incident began after ``champion`` was made (not in the same tick), with its first reading."""
+        if champion.stable_at is not None or incident.opened_at <= champion.created_at:
+            return False
+        symptoms = self.store.symptoms(incident.id)
+        latest = symptoms[-1].evidence if symptoms else {}
+        if latest.get("version") != champion.number:
+            return False
+        readings = self.store.observations(
+            champion.model, metric="performance", since=champion.created_at, limit=10_000
+        )
+        first = next((o for o in readings if o.evidence.get("version") == champion.number), None)
+        return first is not None and latest.get("first_seen_at") == first.at.isoformat()
+
+    def _retrain(self, model: ModelRecord, incident: Incident, cost: float, earlier: list[Action]) -> Candidate:
         since = self._since(incident)
-        rows = sum(b.rows for b in self.store.batches(model.name, since=since, labelled=True, limit=100_000))
+        promoted = [a for a in earlier if a.state is ActionState.SUCCEEDED]
+        if promoted:
+            # The symptom outlived a promoted retrain: the data moved on since, so learn only what came after.
+            since = max(since, promoted[-1].planned_at + timedelta(microseconds=1))
         params = {"since": since.isoformat()}
+        if earlier:
+            # Another attempt only with data the last one did not have.
+            after = earlier[-1].planned_at + timedelta(microseconds=1)
+            fresh = sum(b.rows for b in self.store.batches(model.name, since=after, labelled=True, limit=100_000))
+            if fresh < self.settings.min_retrain_rows:
+                return Candidate(
+                    kind=ActionKind.RETRAIN,
+                    cost=cost,
+                    feasible=False,
+                    why=f"waiting for labelled rows since retrain #{earlier[-1].id}: "
+                    f"{fresh} of {self.settings.min_retrain_rows}",
+                    params=params,
+                )
+        rows = sum(b.rows for b in self.store.batches(model.name, since=since, labelled=True, limit=100_000))
         if rows < self.settings.min_retrain_rows:
             return Candidate(
                 kind=ActionKind.RETRAIN,

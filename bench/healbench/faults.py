@@ -1,0 +1,321 @@
+"""Operational faults injected into a running loop, and how heald recovered from each.
+
+A fault is an object with a ``name``, a ``description``, whether the loop has a stable earlier version to
+fall back on (``fallback``), ``missing()`` (why it cannot run here, or None) and ``inject(system)``. To add
+one, write such a class and append an instance to ``FAULTS``; the harness, the report and the JSON pick it
+up. Each fault runs in a fresh heald on a steady stream (no concept drift), so what is measured is the
+fault alone:
+
+- detection: ticks from the injection to the tick an incident opened (0 = the very tick);
+- recovery: ticks (and simulated and wall seconds) from detection to the first tick after which the
+  champion loads from disk and verifies, as a restarted daemon would need;
+- resolution: the tick the incident resolved (hysteresis adds ``resolve_after`` healthy ticks);
+- healthy end: the registry checks clean, no incident is open, and the last labelled reading is above the
+  health threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from healbench import measures
+from healbench.replay import MODEL, TICK_SECONDS, HealdSystem, Knobs
+from healbench.streams import TARGET, Size, Stream, table
+from knowledge.values import ActionKind
+from pipeline.train import TrainParams, train
+
+WARM_TICKS = 7  # labelled ticks before the fault: long enough for a fallback version to become stable
+AFTER_TICKS = 8  # ticks the run goes on after the injection, to see recovery and resolution
+RECOVER_WITHIN = 3  # the promise: recovered within this many ticks of detection
+FAULT_KINDS = {"artifact_corrupt", "pipeline_failed"}  # incidents a fault is expected to open
+
+
+class Fault(Protocol):
+    """An operational fault the harness can inject into a running heald."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def fallback(self) -> bool: ...
+
+    def missing(self) -> str | None: ...
+
+    def inject(self, system: HealdSystem) -> str: ...
+
+    def recovered(self, system: HealdSystem) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CorruptChampion:
+    """Overwrites 64 bytes in the middle of the champion's model file."""
+
+    fallback: bool
+    name: str = "corrupt-champion"
+    description: str = "64 bytes of the champion's model file overwritten on disk"
+
+    def missing(self) -> str | None:
+        return None
+
+    def inject(self, system: HealdSystem) -> str:
+        path = _champion_file(system)
+        data = bytearray(path.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = bytes(64)
+        path.write_bytes(bytes(data))
+        return f"overwrote 64 bytes of {path.name}"
+
+    def recovered(self, system: HealdSystem) -> bool:
+        return not system.heald.registry.check(MODEL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteChampion:
+    """Deletes the champion's model file."""
+
+    fallback: bool
+    name: str = "delete-champion"
+    description: str = "the champion's model file deleted"
+
+    def missing(self) -> str | None:
+        return None
+
+    def inject(self, system: HealdSystem) -> str:
+        path = _champion_file(system)
+        path.unlink()
+        return f"deleted {path.name}"
+
+    def recovered(self, system: HealdSystem) -> bool:
+        return not system.heald.registry.check(MODEL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageFailsTwice:
+    """A pipeline run's training stage fails twice (a lost worker), then passes.
+
+    An operator's pipeline run (as ``healctl pipeline run``) fails at training; heald sees the failed run,
+    opens a ``pipeline_failed`` incident and reruns it from the failed stage; that rerun fails too; the
+    next rerun passes. The same flaky stage object serves the operator's run and heald's rerun actuator,
+    so the failures are counted across runs. Recovery is the newest pipeline run succeeding.
+    """
+
+    fallback: bool = False
+    name: str = "stage-fails-twice"
+    description: str = "the training stage of a pipeline run fails twice (worker lost), then passes"
+    runner: str = "pipeline.runner"
+
+    def missing(self) -> str | None:
+        if importlib.util.find_spec(self.runner) is None or importlib.util.find_spec("actuators.rerun") is None:
+            return f"pending: needs the pipeline runner ({self.runner}) and the rerun action (issue 3)"
+        return None
+
+    def inject(self, system: HealdSystem) -> str:
+        from actuators.rerun import RerunActuator
+        from actuators.runs import recorded_run
+        from daemon.compose import runs_folder
+        from daemon.onboard import run_config
+        from pipeline.runner import RetryPolicy, Runner
+        from pipeline.stages import FlakyStage, standard_stages
+
+        stages = standard_stages()
+        train_at = next(i for i, stage in enumerate(stages) if stage.name == "train")
+        stages[train_at] = FlakyStage(stages[train_at], failures=2, error=RuntimeError("worker lost (injected)"))
+        # No retries inside a run: each failure ends the run, so it is heald's loop that must react.
+        runner = Runner(stages, retry=RetryPolicy(attempts=1))
+        root = runs_folder(system.heald.settings)
+        system.use_actuator(ActionKind.RERUN, RerunActuator(root, runner=runner))
+        data = system.state / "pipeline-data.csv"
+        system.labelled_rows().to_csv(data, index=False)
+        model = system.heald.store.get_model(MODEL)
+        config = run_config(system.heald.settings, name=MODEL, data=[data], target=TARGET, task=model.task)
+        done = recorded_run(
+            system.heald.store,
+            runner,
+            root=root,
+            now=system.clock.now(),
+            trigger="operator",
+            actor="healctl",
+            config=config,
+        )
+        return f"operator's pipeline run #{done.row.id} {done.row.status} at {done.row.failed_stage}"
+
+    def recovered(self, system: HealdSystem) -> bool:
+        runs = system.heald.store.pipeline_runs(MODEL, limit=1)
+        return bool(runs) and runs[-1].status == "succeeded" and not system.heald.registry.check(MODEL)
+
+
+FAULTS: list[Fault] = [
+    CorruptChampion(fallback=True),
+    CorruptChampion(fallback=False, name="corrupt-champion-only-version"),
+    DeleteChampion(fallback=True),
+    DeleteChampion(fallback=False, name="delete-champion-only-version"),
+    StageFailsTwice(),
+]
+
+
+def _champion_file(system: HealdSystem) -> Path:
+    champion = system.heald.registry.champion(MODEL)
+    if champion is None:
+        raise RuntimeError("no champion to damage")
+    return Path(system.heald.settings.artifacts) / champion.artifact
+
+
+@dataclass(slots=True, kw_only=True)
+class FaultResult:
+    """How one injected fault went."""
+
+    fault: str
+    description: str
+    stream: str
+    status: str  # "recovered", "not recovered" or "pending"
+    note: str = ""
+    fallback: bool = False
+    injected_tick: int | None = None
+    detected_tick: int | None = None
+    recovered_tick: int | None = None
+    resolved_tick: int | None = None
+    detection_ticks: int | None = None
+    recovery_ticks: int | None = None
+    recovery_sim_seconds: float | None = None
+    recovery_wall_seconds: float | None = None
+    healthy: bool | None = None
+    remedies: list[str] = field(default_factory=list)
+    accuracy: float | None = None
+    sick_share: float | None = None
+    retrains: int | None = None
+    false_alarms: int | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"stream": self.stream, "system": "heald"}
+        for item in dataclasses.fields(self):
+            row[item.name] = measures.rounded(getattr(self, item.name))
+        return row
+
+
+def steady(size: Size, seed: int) -> Stream:
+    """The faults' stream: SEA with 10 % label noise and no concept change."""
+    from river.datasets import synth
+
+    rows = size.warmup + (WARM_TICKS + AFTER_TICKS) * size.batch_rows
+    frame = table(list(itertools.islice(synth.SEA(variant=0, noise=0.1, seed=seed), rows)))
+    return Stream(
+        name="sea-steady",
+        task="classification",
+        source="river SEA, 10 % label noise, no drift",
+        frame=frame,
+        warmup=size.warmup,
+        batch_rows=size.batch_rows,
+    )
+
+
+def run(fault: Fault, stream: Stream, state: Path, knobs: Knobs, seed: int) -> FaultResult:
+    """Run heald on ``stream``, inject ``fault`` after ``WARM_TICKS`` ticks, and measure the recovery."""
+    base = FaultResult(fault=fault.name, description=fault.description, stream=stream.name, status="pending")
+    base.fallback = fault.fallback
+    why = fault.missing()
+    if why is not None:
+        base.note = why
+        return base
+    system = HealdSystem(stream=stream, state=state, knobs=knobs, seed=seed)
+    try:
+        return _play(fault, stream, system, knobs, seed, base)
+    finally:
+        system.close()
+
+
+@dataclass(slots=True)
+class Watch:
+    """The ticks at which a fault was detected, recovered from and resolved, as the run goes."""
+
+    fault: Fault
+    injected: int
+    detected: int | None = None
+    recovered: int | None = None
+    resolved: int | None = None
+    wall_start: float = 0.0
+    recovery_wall: float | None = None
+
+    def see(self, index: int, system: HealdSystem) -> None:
+        happened = {e.what for e in system.events if e.batch == index}
+        if self.detected is None and "incident" in happened:
+            self.detected = index
+        if self.detected is not None and self.recovered is None and self.fault.recovered(system):
+            self.recovered = index
+            self.recovery_wall = time.perf_counter() - self.wall_start
+        if self.resolved is None and "resolved" in happened:
+            self.resolved = index
+
+
+def _play(fault: Fault, stream: Stream, system: HealdSystem, knobs: Knobs, seed: int, out: FaultResult) -> FaultResult:
+    scores: list[float] = []
+    watch = Watch(fault=fault, injected=WARM_TICKS)
+    for index, batch in enumerate(stream.batches()[: WARM_TICKS + AFTER_TICKS]):
+        if index == 1 and fault.fallback:
+            _deploy_second_version(system, stream, knobs, seed)
+        if index == watch.injected:
+            out.note = fault.inject(system)
+            watch.wall_start = time.perf_counter()
+        scores.append(measures.batch_score(stream, batch, system.serve(batch)))
+        system.reveal(index, batch)
+        if index >= watch.injected:
+            watch.see(index, system)
+    _record(out, watch, system, scores)
+    return out
+
+
+def _record(out: FaultResult, watch: Watch, system: HealdSystem, scores: list[float]) -> None:
+    out.injected_tick, out.detected_tick = watch.injected, watch.detected
+    out.recovered_tick, out.resolved_tick = watch.recovered, watch.resolved
+    if watch.detected is not None:
+        out.detection_ticks = watch.detected - watch.injected
+        if watch.recovered is not None:
+            out.recovery_ticks = watch.recovered - watch.detected
+            out.recovery_sim_seconds = out.recovery_ticks * TICK_SECONDS
+            out.recovery_wall_seconds = watch.recovery_wall
+    out.remedies = [f"{a.kind.value}:{a.state.value}" for a in system.actions() if a.actor == "heald"]
+    last = system.heald.store.observations(MODEL, metric="performance", limit=1)
+    out.healthy = (
+        watch.fault.recovered(system)
+        and not system.heald.store.active_incidents(MODEL)
+        and bool(last)
+        and last[-1].value >= system.floor
+    )
+    on_time = out.recovery_ticks is not None and out.recovery_ticks <= RECOVER_WITHIN
+    out.status = "recovered" if on_time and out.healthy else "not recovered"
+    out.accuracy = float(np.mean(scores))
+    out.sick_share = float(np.mean(np.asarray(scores) < system.floor))
+    out.retrains = len(system.actions(ActionKind.RETRAIN))
+    out.false_alarms = sum(1 for _, kind in system.incidents() if kind not in FAULT_KINDS)
+
+
+def _deploy_second_version(system: HealdSystem, stream: Stream, knobs: Knobs, seed: int) -> None:
+    """An operator deploys version 2 (same data, another seed), so version 1 stays as a stable fallback."""
+    registry, now = system.heald.registry, system.clock.now()
+    trained = train(
+        stream.initial(),
+        target=TARGET,
+        task=stream.task,
+        params=TrainParams(n_estimators=knobs.n_estimators, random_state=seed + 1),
+    )
+    version = registry.register(
+        MODEL,
+        trained.estimator,
+        at=now,
+        reference=stream.initial()[stream.features],
+        params=trained.params,
+        metrics=trained.metrics,
+        data_fingerprint=trained.fingerprint,
+        created_by="healctl",
+    )
+    registry.promote(MODEL, version.number, at=now, actor="healctl", reason="operator deploy (fault benchmark)")
