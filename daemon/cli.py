@@ -194,26 +194,23 @@ def incidents(
     if as_json:
         _print_json(data)
         return
-    out.print(incidents_table(data))
+    out.print(incidents_table(data, width=out.width))
 
 
-def incidents_table(data: list[dict[str, Any]]) -> Table:
+def incidents_table(data: list[dict[str, Any]], *, width: int = 200) -> Table:
+    """Incidents as a table; on a narrow terminal the model and summary columns give way to the rest."""
+    wide = width >= 110
     table = Table(title="incidents", expand=True)
-    for column in ("id", "model", "kind", "status", "opened", "resolved", "actions"):
+    columns = ["id", *(["model"] if wide else []), "kind", "status", "opened", "resolved", "actions"]
+    for column in columns:
         table.add_column(column, no_wrap=True)
-    table.add_column("summary", ratio=1, overflow="ellipsis", no_wrap=True)
+    if wide:
+        table.add_column("summary", ratio=1, overflow="ellipsis", no_wrap=True)
     for i in data:
         acts = ", ".join(f"{a['kind']} {_STATE_MARK.get(a['state'], a['state'])}" for a in i["actions"]) or "-"
-        table.add_row(
-            str(i["id"]),
-            i["model"],
-            i["kind"],
-            _status(i["status"]),
-            _t(i["opened_at"]),
-            _t(i["resolved_at"]),
-            acts,
-            i["summary"],
-        )
+        row = [str(i["id"]), *([i["model"]] if wide else []), i["kind"], _status(i["status"])]
+        row += [_t(i["opened_at"]), _t(i["resolved_at"]), acts, *([i["summary"]] if wide else [])]
+        table.add_row(*row)
     return table
 
 

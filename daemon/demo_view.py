@@ -45,7 +45,7 @@ def play(state: Path, *, ticks: int, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(incidents, indent=2) + "\n")
         return
-    console.print(incidents_table(incidents))
+    console.print(incidents_table(incidents, width=console.width))
     console.print(_summary(summary))
     console.print(f"Inspect it yourself: healctl incidents --config {state / 'heald.toml'}")
 
