@@ -25,9 +25,8 @@ from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_tables
 from pipeline.profile import profile_version
+from pipeline.settings import REFERENCE_ROWS
 from pipeline.train import TrainParams, fit_all
-
-REFERENCE_ROWS = 5000
 
 
 def recent_rows(ctx: ActContext, since: datetime | None) -> pd.DataFrame:

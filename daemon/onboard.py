@@ -31,12 +31,10 @@ from pipeline.features import FeatureOptions
 from pipeline.ingest import Kind
 from pipeline.profile import profile_version
 from pipeline.runner import Runner, StageListener
-from pipeline.settings import RunConfig
+from pipeline.settings import REFERENCE_ROWS, RunConfig
 from pipeline.stages import standard_stages
 from pipeline.train import TrainParams, TuningParams, train
 from pipeline.validate import ValidationPolicy
-
-REFERENCE_ROWS = 5000
 
 
 def detect_task(target: pd.Series[Any]) -> Task:

@@ -14,6 +14,9 @@ from pipeline.ingest import Kind, TaskName
 from pipeline.train import TrainParams, TuningParams
 from pipeline.validate import ValidationPolicy
 
+# Rows of training data kept as a version's reference sample (what drift is measured against).
+REFERENCE_ROWS = 5000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:
@@ -29,7 +32,7 @@ class RunConfig:
     tuning: TuningParams = field(default_factory=TuningParams)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     health: dict[str, float] = field(default_factory=dict)
-    reference_rows: int = 5000
+    reference_rows: int = REFERENCE_ROWS
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
