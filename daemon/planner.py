@@ -5,13 +5,22 @@ dropped when this incident already tried it and it failed (or its effect did not
 ``verify_within`` ticks), or when its precondition fails; the cheapest that remains is chosen. Two remedies
 may be tried again by the incident they answer, up to ``breaker_failures`` attempts in all: a rerun for a
 failed pipeline (a stage that failed may pass the next time; the cooldown spaces the attempts), and a retrain
-for a performance drop (what it can do depends on the data, so only once ``min_retrain_rows`` fresh labelled
-rows have arrived since the last attempt; after a promoted retrain that did not cure the drop, the next one
-learns only from rows since that retrain). Cost is the
-mean duration of past successful actions of that kind on the model (a prior until there is history) plus a
-risk weight. Cooldowns, a global hourly budget and operator pauses make the planner wait; a circuit breaker
-(``breaker_failures`` failures in a row on a model) stops automatic remediation and alerts a person.
-Every decision is returned with the candidates weighed, for the knowledge store.
+for a performance drop. Cost is the mean duration of past successful actions of that kind on the model (a
+prior until there is history) plus a risk weight. Cooldowns, a global hourly budget and operator pauses make
+the planner wait; a circuit breaker (``breaker_failures`` failures in a row on a model) stops automatic
+remediation and alerts a person. Every decision is returned with the candidates weighed, for the knowledge
+store.
+
+When and on what to retrain is decided from the champion's labelled readings:
+
+- a retrain learns the rows since the first sick reading, or only the champion's current loss regime
+  (``daemon.regime``) when that began later; while the loss is still moving (the regime is younger than
+  ``min_retrain_rows``, or the loss still climbs in it) the planner waits, up to ``HOLD_FACTOR`` times the
+  rows it needed;
+- another attempt at the same symptom (by this incident or another on the model since it began) needs
+  twice the fresh labelled rows the last one did: no storm of fits on slivers of a moving concept;
+- a data drift incident waits while labels show the metric holding, and defers to an open performance
+  drop, which carries the remedy; it acts on its own only when labels are missing.
 """
 
 from __future__ import annotations
@@ -20,13 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from daemon import regime
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Action, ActionKind, ActionState, Incident, ModelRecord, SymptomKind, Version
 
 # Which incident of a model is planned for first when several are open (a lower number goes first): a
-# broken artifact or pipeline before anything else, and a drift before the performance drop it explains,
-# so the remedy chosen is the one for the cause.
+# broken artifact or pipeline before anything else, then a drift (which defers to an open performance drop).
 PRIORITY = {
     SymptomKind.ARTIFACT_CORRUPT: 0,
     SymptomKind.PIPELINE_FAILED: 1,
@@ -47,6 +56,10 @@ LADDERS: dict[SymptomKind, list[ActionKind]] = {
     SymptomKind.DATA_QUALITY: [],
     SymptomKind.ANOMALY: [],
 }
+
+# A retrain waits for the current loss regime to hold ``min_retrain_rows``, but no longer than until the rows
+# since the symptom began reach this many times that: then it learns from the newest rows it has.
+HOLD_FACTOR = 2
 
 # Expected seconds before any history exists, and how much risk each kind adds to its cost.
 PRIOR_SECONDS = {
@@ -122,10 +135,13 @@ class Planner:
         attempts = [a for a in history if a.kind is retried and a.state is not ActionState.ABORTED]
         if retried is not None and len(attempts) < self.settings.breaker_failures:
             tried.discard(retried)
-        retrains = [a for a in history if a.kind is ActionKind.RETRAIN and a.state is not ActionState.ABORTED]
+        retrains = self._retrains(model.name, incident, history)
         candidates = [self._candidate(k, model, incident, retrains) for k in LADDERS[incident.kind] if k not in tried]
         if model.paused:
             return Plan(incident=incident, candidates=candidates, chosen=None, reason="model paused by an operator")
+        deferred = self._drift_defers(model, incident)
+        if deferred:
+            return Plan(incident=incident, candidates=candidates, chosen=None, reason=deferred, unverified=unverified)
         if self._breaker_open(model.name):
             return self._escalate(incident, candidates, f"{self.settings.breaker_failures} actions failed in a row")
         feasible = sorted((c for c in candidates if c.feasible), key=lambda c: c.cost)
@@ -244,31 +260,125 @@ class Planner:
         if promoted:
             # The symptom outlived a promoted retrain: the data moved on since, so learn only what came after.
             since = max(since, promoted[-1].planned_at + timedelta(microseconds=1))
-        params = {"since": since.isoformat()}
-        if earlier:
-            # Another attempt only with data the last one did not have.
-            after = earlier[-1].planned_at + timedelta(microseconds=1)
-            fresh = sum(b.rows for b in self.store.batches(model.name, since=after, labelled=True, limit=100_000))
-            if fresh < self.settings.min_retrain_rows:
-                return Candidate(
-                    kind=ActionKind.RETRAIN,
-                    cost=cost,
-                    feasible=False,
-                    why=f"waiting for labelled rows since retrain #{earlier[-1].id}: "
-                    f"{fresh} of {self.settings.min_retrain_rows}",
-                    params=params,
-                )
-        rows = sum(b.rows for b in self.store.batches(model.name, since=since, labelled=True, limit=100_000))
-        if rows < self.settings.min_retrain_rows:
+        minimum = self.settings.min_retrain_rows
+        # Another attempt only with data the last ones did not have, twice as much after each attempt: a concept
+        # moving faster than fits can follow is better met by a fit that sees more of it than by a storm of fits
+        # on slivers.
+        needed = minimum * 2 ** len(earlier)
+
+        def wait(why: str) -> Candidate:
             return Candidate(
-                kind=ActionKind.RETRAIN,
-                cost=cost,
-                feasible=False,
-                why=f"waiting for labelled rows: {rows} of {self.settings.min_retrain_rows} "
-                f"since {since:%Y-%m-%d %H:%M}",
-                params=params,
+                kind=ActionKind.RETRAIN, cost=cost, feasible=False, why=why, params={"since": since.isoformat()}
             )
-        return Candidate(kind=ActionKind.RETRAIN, cost=cost, feasible=True, why=f"{rows} labelled rows", params=params)
+
+        if earlier:
+            fresh = self._rows(model.name, earlier[-1].planned_at + timedelta(microseconds=1))
+            if fresh < needed:
+                return wait(f"waiting for labelled rows since retrain #{earlier[-1].id}: {fresh} of {needed}")
+        rows = self._rows(model.name, since)
+        if rows < minimum:
+            return wait(f"waiting for labelled rows: {rows} of {minimum} since {since:%Y-%m-%d %H:%M}")
+        # Learn the concept now being served. If the champion's loss changed again after the symptom began (a
+        # gradual drift under way), the rows before that change are a passing mixture: learn only the current
+        # regime. (Not the other way: a regime reaching back before the first sick reading may hold old-concept
+        # rows that the test had too little power to split off; the retrain actuator weighs the longer window
+        # of the champion's own data on held-out rows instead.) While the loss is still moving the planner waits
+        # for it to settle, but only so long: past HOLD_FACTOR times the rows it needed, it learns the newest.
+        patient = rows < HOLD_FACTOR * needed
+        regime = self._regime(model.name)
+        if regime is not None:
+            start, climbing = regime
+            if start > since:
+                settled = self._rows(model.name, start)
+                if settled >= minimum:
+                    since = start
+                elif patient:
+                    return wait(
+                        f"waiting: the loss changed again at {start:%Y-%m-%d %H:%M}; {settled} of {minimum} rows since"
+                    )
+                else:
+                    since = self._newest(model.name, since, minimum)
+            if climbing and patient:
+                return wait("waiting: the loss is still climbing")
+        return Candidate(
+            kind=ActionKind.RETRAIN,
+            cost=cost,
+            feasible=True,
+            why=f"{self._rows(model.name, since)} labelled rows",
+            params={"since": since.isoformat()},
+        )
+
+    def _rows(self, model: str, since: datetime) -> int:
+        return sum(b.rows for b in self.store.batches(model, since=since, labelled=True, limit=100_000))
+
+    def _newest(self, model: str, since: datetime, minimum: int) -> datetime:
+        """Where the newest labelled batches that hold at least ``minimum`` rows begin (not before ``since``)."""
+        total = 0
+        for batch in reversed(self.store.batches(model, since=since, labelled=True, limit=100_000)):
+            total += batch.rows
+            if total >= minimum:
+                return batch.received_at
+        return since
+
+    def _regime(self, model: str) -> tuple[datetime, bool] | None:
+        """When the champion's current loss regime began and whether its loss is still climbing in it.
+
+        None without two labelled readings of the champion (see ``daemon.regime``).
+        """
+        champion = self.registry.champion(model)
+        if champion is None:
+            return None
+        readings, times = [], []
+        for o in self.store.observations(model, metric="performance", since=champion.created_at, limit=10_000):
+            reading = regime.reading(o.value, o.evidence)
+            if o.evidence.get("version") == champion.number and reading is not None:
+                readings.append(reading)
+                times.append(o.at)
+        if len(readings) < 2:
+            return None
+        start = regime.regime_start(readings)
+        return times[start], regime.rising(readings[start:])
+
+    def _drift_defers(self, model: ModelRecord, incident: Incident) -> str | None:
+        """Why a data drift incident waits for the labels, or None when it is to be acted on.
+
+        Labels are the better evidence: inputs that moved without hurting the measured metric need no new model
+        (and no person), and once the metric drops its incident carries the remedy (a retrain: no rollback while
+        the inputs drift), so the two never fight or page twice for one cause.
+        """
+        if incident.kind is not SymptomKind.DATA_DRIFT:
+            return None
+        dropped = self._open(model.name, SymptomKind.PERFORMANCE_DROP)
+        if dropped is not None:
+            return f"waiting: performance incident #{dropped.id} carries the remedy"
+        if self._labels_hold(model, incident):
+            return "waiting: labelled performance holds since the inputs drifted"
+        return None
+
+    def _open(self, model: str, kind: SymptomKind) -> Incident | None:
+        return next((i for i in self.store.active_incidents(model) if i.kind is kind), None)
+
+    def _retrains(self, model: str, incident: Incident, history: list[Action]) -> list[Action]:
+        """Retrains that answered this symptom: the incident's own, and any on the model since it began.
+
+        A drift and the performance drop it causes are two incidents of one cause; a retrain for either is an
+        attempt at both, so the wait for fresh rows after it applies to both.
+        """
+        since = self._since(incident)
+        found = {a.id: a for a in self.store.actions(model=model, kind=ActionKind.RETRAIN, since=since, limit=100)}
+        found |= {a.id: a for a in history if a.kind is ActionKind.RETRAIN}
+        return sorted(
+            (a for a in found.values() if a.state is not ActionState.ABORTED), key=lambda a: (a.planned_at, a.id)
+        )
+
+    def _labels_hold(self, model: ModelRecord, incident: Incident) -> bool:
+        """Whether labelled rows since the incident began cover a retrain's worth (no performance drop is open)."""
+        champion = self.registry.champion(model.name)
+        if champion is None:
+            return False
+        measured = self.store.observations(model.name, metric="performance", since=self._since(incident), limit=10_000)
+        rows = sum(int(o.evidence.get("rows", 0)) for o in measured if o.evidence.get("version") == champion.number)
+        return rows >= self.settings.min_retrain_rows
 
     def _cost(self, model: str, kind: ActionKind) -> float:
         done = self.store.actions(model=model, kind=kind, states=[ActionState.SUCCEEDED], limit=20)

@@ -1,7 +1,8 @@
 """Model sensor: how well the champion predicts, measured on labels and estimated while labels are late.
 
 Labels arrive after predictions (in labelled batches or through feedback). On this tick's labelled rows the
-sensor reports ``performance`` (the primary metric: accuracy for classifiers, R² for regressors) and, over
+sensor reports ``performance`` (the primary metric: accuracy for classifiers, R² for regressors, with the
+per-row spread of squared errors that the planner's regime test needs) and, over
 the last ``performance_window_rows`` labelled rows of the same champion, ``performance_window``: a rolling
 window that steadies small batches. The window lives in memory and refills after a restart.
 
@@ -110,6 +111,10 @@ class PerformanceSensor:
         window = self._windows[key]
         window.add(actual, predicted)
         rolled = metrics(*window.arrays(), task)
+        if task == "regression":
+            # The spread of per-row squared errors: the planner tests batches' MSEs against each other with it.
+            squared = (np.asarray(actual, dtype=float) - np.asarray(predicted, dtype=float)) ** 2
+            scores = {**scores, "squared_error_variance": float(np.var(squared))}
         return [
             ctx.observe(SOURCE, "performance", scores[name], metric=name, version=version, rows=len(actual), **scores),
             ctx.observe(

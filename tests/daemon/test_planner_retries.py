@@ -3,10 +3,13 @@
 Rollback answers a bad release, so it is chosen for a performance drop only when the drop came with the
 current champion; a retrain may be tried again once fresh labelled rows have arrived, a bounded number of
 times per incident, and after a promoted retrain that did not cure the symptom it learns only newer rows.
+A retrain waits while the champion's loss is still moving and learns only its current regime; input drift
+that labels show to be harmless waits for a performance drop instead of retraining.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,7 +76,11 @@ class World:
         self.registry.promote(MODEL, version.number, at=at(tick), actor="healctl", reason="deploy")
         return version.number
 
-    def reading(self, tick: int, version: int, value: float) -> None:
+    def reading(self, tick: int, version: int, value: float, rows: int | None = None) -> None:
+        """The performance sensor's reading; with ``rows``, the evidence the regime test reads as well."""
+        evidence: dict[str, object] = {"version": version}
+        if rows is not None:
+            evidence |= {"metric": "accuracy", "rows": rows}
         self.store.add_observations(
             [
                 Observation(
@@ -82,7 +89,7 @@ class World:
                     source="performance",
                     metric="performance",
                     value=value,
-                    evidence={"version": version},
+                    evidence=evidence,
                 )
             ]
         )
@@ -174,18 +181,19 @@ def test_no_rollback_while_the_inputs_drift(world: World) -> None:
 
 
 def test_a_failed_retrain_is_tried_again_only_with_fresh_rows(world: World) -> None:
-    """After a retrain whose challenger lost, the planner waits for min_retrain_rows new rows, then retrains."""
+    """After a retrain whose challenger lost, the planner waits for twice min_retrain_rows new rows, then retrains."""
     for tick in (1, 2):
         world.reading(tick, 1, 0.5)
         world.batch(tick)
     incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 2, version=1, first=1)
     failed = world.retrain(incident, 2, ActionState.FAILED)
     world.batch(3)
-    waiting = world.plan(incident, 3)
-    assert waiting.chosen is None
-    assert waiting.reason == f"waiting for labelled rows since retrain #{failed}: 100 of 150"
     world.batch(4)
-    again = world.plan(incident, 4)
+    waiting = world.plan(incident, 4)
+    assert waiting.chosen is None
+    assert waiting.reason == f"waiting for labelled rows since retrain #{failed}: 200 of 300"  # twice the minimum
+    world.batch(5)
+    again = world.plan(incident, 5)
     assert again.chosen is not None and again.chosen.kind is ActionKind.RETRAIN
     assert again.chosen.params["since"] == at(1).isoformat()  # a lost challenger: learn from the whole symptom
 
@@ -197,9 +205,9 @@ def test_after_a_promoted_retrain_the_next_learns_only_newer_rows(world: World) 
         world.batch(tick)
     incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 2, version=1, first=1)
     world.retrain(incident, 2, ActionState.SUCCEEDED)
-    for tick in (3, 4):
+    for tick in (3, 4, 5):
         world.batch(tick)
-    plan = world.plan(incident, 4)
+    plan = world.plan(incident, 5)
     assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
     assert datetime.fromisoformat(plan.chosen.params["since"]) > at(2)
     assert plan.unverified  # the earlier retrain did not show its effect within verify_within ticks
@@ -272,3 +280,80 @@ def test_a_failed_rerun_is_tried_again_then_a_person_is_alerted(world: World) ->
     plan = world.plan(incident, 4)
     assert plan.escalate
     assert plan.chosen is not None and plan.chosen.kind is ActionKind.ALERT
+
+
+def measured(world: World, accuracies: dict[int, float], rows: int = 100) -> None:
+    """Labelled batches of ``rows`` and the champion v1's accuracy on each, by tick."""
+    for tick, value in accuracies.items():
+        world.reading(tick, 1, value, rows=rows)
+        world.batch(tick, rows)
+
+
+def test_a_retrain_waits_while_the_loss_is_still_moving(world: World) -> None:
+    """A gradual drift under way: the retrain waits until the new regime holds min_retrain_rows, then learns it."""
+    measured(world, {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0, 7: 0.75, 8: 0.45, 9: 0.15})
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 9, version=1, first=8)
+    waiting = world.plan(incident, 9)
+    assert waiting.chosen is None
+    assert waiting.reason == "waiting: the loss changed again at 2026-01-01 09:00; 100 of 150 rows since"
+    measured(world, {10: 0.16})
+    plan = world.plan(incident, 10)
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
+    assert plan.chosen.params["since"] == at(9).isoformat()  # the regime, not the first sick batch at 8
+
+
+def test_the_hold_ends_and_the_newest_rows_are_learned(world: World) -> None:
+    """A loss that keeps moving does not hold the retrain for ever: at twice the minimum it learns the newest."""
+    measured(world, {1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0, 7: 0.75, 8: 0.45, 9: 0.15, 10: 0.0})
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 9, version=1, first=8)
+    plan = world.plan(incident, 10)
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
+    assert plan.chosen.params["since"] == at(9).isoformat()  # batches 9 and 10 hold the 150 rows needed
+
+
+def test_an_abrupt_drop_is_retrained_on_at_once(world: World) -> None:
+    measured(world, {1: 0.95, 2: 0.94, 3: 0.95, 4: 0.6, 5: 0.61})
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 5, version=1, first=4)
+    plan = world.plan(incident, 5)
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
+    assert plan.chosen.params["since"] == at(4).isoformat()
+
+
+def test_drift_that_labels_show_harmless_waits(world: World) -> None:
+    """Inputs drifted, but labelled accuracy holds and no performance incident is open: no retrain, no page."""
+    measured(world, {1: 0.95, 2: 0.94, 3: 0.95})
+    incident = world.symptom(SymptomKind.DATA_DRIFT, 3, version=1, first=2)
+    plan = world.plan(incident, 3)
+    assert plan.chosen is None and not plan.escalate
+    assert plan.reason == "waiting: labelled performance holds since the inputs drifted"
+    # Once the metric drops too, the performance incident carries the remedy: a retrain (no rollback while
+    # the inputs drift), and the drift incident keeps waiting rather than paging for the same cause.
+    dropped = world.symptom(SymptomKind.PERFORMANCE_DROP, 3, version=1, first=2)
+    deferred = world.plan(incident, 3)
+    assert (
+        deferred.chosen is None and deferred.reason == f"waiting: performance incident #{dropped.id} carries the remedy"
+    )
+    acted = world.plan(dropped, 3)
+    assert acted.chosen is not None and acted.chosen.kind is ActionKind.RETRAIN
+
+
+def test_drift_without_labels_is_retrained_on(world: World) -> None:
+    """With no labelled readings since the drift began, the drift is the only evidence there is."""
+    for tick in (1, 2):
+        world.batch(tick)
+    incident = world.symptom(SymptomKind.DATA_DRIFT, 2, version=1, first=1)
+    plan = world.plan(incident, 2)
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
+
+
+def test_a_retrain_waits_while_the_loss_is_still_climbing(world: World) -> None:
+    """A steady climb within one regime: the retrain holds until twice min_retrain_rows have come since."""
+    planner = Planner(world.store, world.registry, replace(world.planner.settings, min_retrain_rows=2000))
+    measured(world, {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9, 5: 0.9, 6: 0.9, 7: 0.84, 8: 0.81, 9: 0.78}, rows=1000)
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 9, version=1, first=7)
+    waiting = planner.plan(world.model, incident, at(9))
+    assert waiting is not None and waiting.chosen is None
+    assert waiting.reason == "waiting: the loss is still climbing"
+    measured(world, {10: 0.75}, rows=1000)
+    plan = planner.plan(world.model, incident, at(10))
+    assert plan is not None and plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
