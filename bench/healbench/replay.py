@@ -49,7 +49,10 @@ class Knobs:
     resolve_after: int = 2
     verify_within: int = 2
     stable_after: int = 4
-    retrain_batches: int = 2  # labelled batches since the symptom began needed to retrain
+    # A retrain needs this share of the rows the first model learned from (and at least ``retrain_batches``
+    # batches): a user sizes min_retrain_rows by what a good fit of their model takes, not by the batch size.
+    retrain_share: float = 0.5
+    retrain_batches: int = 2
     cooldown_ticks: int = 2
 
 
@@ -93,7 +96,7 @@ def threshold(stream: Stream, first: Version) -> float:
 
 
 def bench_settings(state: Path, stream: Stream, knobs: Knobs, floor: float | None = None) -> Settings:
-    min_rows = knobs.retrain_batches * stream.batch_rows
+    min_rows = max(knobs.retrain_batches * stream.batch_rows, int(knobs.retrain_share * stream.warmup))
     entry: dict[str, Any] = {"name": MODEL, "target": TARGET, "task": stream.task}
     if floor is not None:
         entry["min_accuracy" if stream.task == "classification" else "min_r2"] = max(floor, 0.0)
