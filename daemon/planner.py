@@ -57,8 +57,8 @@ LADDERS: dict[SymptomKind, list[ActionKind]] = {
     SymptomKind.ANOMALY: [],
 }
 
-# A retrain waits for the current loss regime to hold ``min_retrain_rows``, but no longer than until the rows
-# since the symptom began reach this many times that: then it learns from the newest rows it has.
+# A retrain waits while the loss is still moving, but no longer than until the rows since the symptom began
+# reach this many times the rows it needs: then it learns from the newest rows it has.
 HOLD_FACTOR = 2
 
 # Expected seconds before any history exists, and how much risk each kind adds to its cost.
