@@ -156,7 +156,7 @@ def render(
             resolve=knobs.resolve_after,
             verify=knobs.verify_within,
             stable=knobs.stable_after,
-            retrain_rows=max(knobs.retrain_batches * size.batch_rows, int(knobs.retrain_share * size.warmup)),
+            retrain_rows=knobs.min_retrain_rows(warmup=size.warmup, batch_rows=size.batch_rows),
             share=round(100 * knobs.retrain_share),
             retrain=knobs.retrain_batches,
             cooldown=knobs.cooldown_ticks,

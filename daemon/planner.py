@@ -32,7 +32,7 @@ from typing import Any
 from daemon import regime
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Action, ActionKind, ActionState, Incident, ModelRecord, SymptomKind, Version
+from knowledge.values import Action, ActionKind, ActionState, Batch, Incident, ModelRecord, SymptomKind, Version
 
 # Which incident of a model is planned for first when several are open (a lower number goes first): a
 # broken artifact or pipeline before anything else, then a drift (which defers to an open performance drop).
@@ -135,11 +135,14 @@ class Planner:
         attempts = [a for a in history if a.kind is retried and a.state is not ActionState.ABORTED]
         if retried is not None and len(attempts) < self.settings.breaker_failures:
             tried.discard(retried)
-        retrains = self._retrains(model.name, incident, history)
-        candidates = [self._candidate(k, model, incident, retrains) for k in LADDERS[incident.kind] if k not in tried]
+        began = self._since(incident)
+        retrains = self._retrains(model.name, began, history)
+        candidates = [
+            self._candidate(k, model, incident, retrains, began) for k in LADDERS[incident.kind] if k not in tried
+        ]
         if model.paused:
             return Plan(incident=incident, candidates=candidates, chosen=None, reason="model paused by an operator")
-        deferred = self._drift_defers(model, incident)
+        deferred = self._drift_defers(model, incident, began)
         if deferred:
             return Plan(incident=incident, candidates=candidates, chosen=None, reason=deferred, unverified=unverified)
         if self._breaker_open(model.name):
@@ -207,12 +210,14 @@ class Planner:
             and now - a.finished_at >= limit
         ]
 
-    def _candidate(self, kind: ActionKind, model: ModelRecord, incident: Incident, retrains: list[Action]) -> Candidate:
+    def _candidate(
+        self, kind: ActionKind, model: ModelRecord, incident: Incident, retrains: list[Action], began: datetime
+    ) -> Candidate:
         cost = self._cost(model.name, kind)
         if kind is ActionKind.ROLLBACK:
             return self._rollback(model, incident, cost)
         if kind is ActionKind.RETRAIN:
-            return self._retrain(model, incident, cost, retrains)
+            return self._retrain(model.name, cost, retrains, began)
         if kind is ActionKind.SCALE:
             # A backlog wants more workers; a host under pressure wants fewer concurrent fits.
             step = 1 if incident.kind is SymptomKind.BACKLOG else -1
@@ -254,8 +259,9 @@ class Planner:
         first = next((o for o in readings if o.evidence.get("version") == champion.number), None)
         return first is not None and latest.get("first_seen_at") == first.at.isoformat()
 
-    def _retrain(self, model: ModelRecord, incident: Incident, cost: float, earlier: list[Action]) -> Candidate:
-        since = self._since(incident)
+    def _retrain(self, model: str, cost: float, earlier: list[Action], began: datetime) -> Candidate:
+        """A retrain on the rows since ``began`` (the symptom's first reading), or why it waits."""
+        since = began
         promoted = [a for a in earlier if a.state is ActionState.SUCCEEDED]
         if promoted:
             # The symptom outlived a promoted retrain: the data moved on since, so learn only what came after.
@@ -271,11 +277,17 @@ class Planner:
                 kind=ActionKind.RETRAIN, cost=cost, feasible=False, why=why, params={"since": since.isoformat()}
             )
 
+        last = earlier[-1].planned_at + timedelta(microseconds=1) if earlier else since
+        batches = self.store.batches(model, since=min(since, last), labelled=True, limit=100_000)
+
+        def rows_since(at: datetime) -> int:
+            return sum(b.rows for b in batches if b.received_at >= at)
+
         if earlier:
-            fresh = self._rows(model.name, earlier[-1].planned_at + timedelta(microseconds=1))
+            fresh = rows_since(last)
             if fresh < needed:
                 return wait(f"waiting for labelled rows since retrain #{earlier[-1].id}: {fresh} of {needed}")
-        rows = self._rows(model.name, since)
+        rows = rows_since(since)
         if rows < minimum:
             return wait(f"waiting for labelled rows: {rows} of {minimum} since {since:%Y-%m-%d %H:%M}")
         # Learn the concept now being served. If the champion's loss changed again after the symptom began (a
@@ -285,11 +297,11 @@ class Planner:
         # of the champion's own data on held-out rows instead.) While the loss is still moving the planner waits
         # for it to settle, but only so long: past HOLD_FACTOR times the rows it needed, it learns the newest.
         patient = rows < HOLD_FACTOR * needed
-        regime = self._regime(model.name)
+        regime = self._regime(model)
         if regime is not None:
             start, climbing = regime
             if start > since:
-                settled = self._rows(model.name, start)
+                settled = rows_since(start)
                 if settled >= minimum:
                     since = start
                 elif patient:
@@ -297,24 +309,22 @@ class Planner:
                         f"waiting: the loss changed again at {start:%Y-%m-%d %H:%M}; {settled} of {minimum} rows since"
                     )
                 else:
-                    since = self._newest(model.name, since, minimum)
+                    since = self._newest(batches, since, minimum)
             if climbing and patient:
                 return wait("waiting: the loss is still climbing")
         return Candidate(
             kind=ActionKind.RETRAIN,
             cost=cost,
             feasible=True,
-            why=f"{self._rows(model.name, since)} labelled rows",
+            why=f"{rows_since(since)} labelled rows",
             params={"since": since.isoformat()},
         )
 
-    def _rows(self, model: str, since: datetime) -> int:
-        return sum(b.rows for b in self.store.batches(model, since=since, labelled=True, limit=100_000))
-
-    def _newest(self, model: str, since: datetime, minimum: int) -> datetime:
+    @staticmethod
+    def _newest(batches: list[Batch], since: datetime, minimum: int) -> datetime:
         """Where the newest labelled batches that hold at least ``minimum`` rows begin (not before ``since``)."""
         total = 0
-        for batch in reversed(self.store.batches(model, since=since, labelled=True, limit=100_000)):
+        for batch in reversed([b for b in batches if b.received_at >= since]):
             total += batch.rows
             if total >= minimum:
                 return batch.received_at
@@ -339,7 +349,7 @@ class Planner:
         start = regime.regime_start(readings)
         return times[start], regime.rising(readings[start:])
 
-    def _drift_defers(self, model: ModelRecord, incident: Incident) -> str | None:
+    def _drift_defers(self, model: ModelRecord, incident: Incident, began: datetime) -> str | None:
         """Why a data drift incident waits for the labels, or None when it is to be acted on.
 
         Labels are the better evidence: inputs that moved without hurting the measured metric need no new model
@@ -351,32 +361,31 @@ class Planner:
         dropped = self._open(model.name, SymptomKind.PERFORMANCE_DROP)
         if dropped is not None:
             return f"waiting: performance incident #{dropped.id} carries the remedy"
-        if self._labels_hold(model, incident):
+        if self._labels_hold(model.name, began):
             return "waiting: labelled performance holds since the inputs drifted"
         return None
 
     def _open(self, model: str, kind: SymptomKind) -> Incident | None:
         return next((i for i in self.store.active_incidents(model) if i.kind is kind), None)
 
-    def _retrains(self, model: str, incident: Incident, history: list[Action]) -> list[Action]:
+    def _retrains(self, model: str, began: datetime, history: list[Action]) -> list[Action]:
         """Retrains that answered this symptom: the incident's own, and any on the model since it began.
 
         A drift and the performance drop it causes are two incidents of one cause; a retrain for either is an
         attempt at both, so the wait for fresh rows after it applies to both.
         """
-        since = self._since(incident)
-        found = {a.id: a for a in self.store.actions(model=model, kind=ActionKind.RETRAIN, since=since, limit=100)}
+        found = {a.id: a for a in self.store.actions(model=model, kind=ActionKind.RETRAIN, since=began, limit=100)}
         found |= {a.id: a for a in history if a.kind is ActionKind.RETRAIN}
         return sorted(
             (a for a in found.values() if a.state is not ActionState.ABORTED), key=lambda a: (a.planned_at, a.id)
         )
 
-    def _labels_hold(self, model: ModelRecord, incident: Incident) -> bool:
-        """Whether labelled rows since the incident began cover a retrain's worth (no performance drop is open)."""
-        champion = self.registry.champion(model.name)
+    def _labels_hold(self, model: str, began: datetime) -> bool:
+        """Whether the champion's labelled readings since ``began`` cover a retrain's worth of rows."""
+        champion = self.registry.champion(model)
         if champion is None:
             return False
-        measured = self.store.observations(model.name, metric="performance", since=self._since(incident), limit=10_000)
+        measured = self.store.observations(model, metric="performance", since=began, limit=10_000)
         rows = sum(int(o.evidence.get("rows", 0)) for o in measured if o.evidence.get("version") == champion.number)
         return rows >= self.settings.min_retrain_rows
 

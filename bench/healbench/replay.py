@@ -53,6 +53,10 @@ class Knobs:
     # batches): a user sizes min_retrain_rows by what a good fit of their model takes, not by the batch size.
     retrain_share: float = 0.5
     retrain_batches: int = 2
+
+    def min_retrain_rows(self, *, warmup: int, batch_rows: int) -> int:
+        return max(self.retrain_batches * batch_rows, int(self.retrain_share * warmup))
+
     cooldown_ticks: int = 2
 
 
@@ -96,7 +100,7 @@ def threshold(stream: Stream, first: Version) -> float:
 
 
 def bench_settings(state: Path, stream: Stream, knobs: Knobs, floor: float | None = None) -> Settings:
-    min_rows = max(knobs.retrain_batches * stream.batch_rows, int(knobs.retrain_share * stream.warmup))
+    min_rows = knobs.min_retrain_rows(warmup=stream.warmup, batch_rows=stream.batch_rows)
     entry: dict[str, Any] = {"name": MODEL, "target": TARGET, "task": stream.task}
     if floor is not None:
         entry["min_accuracy" if stream.task == "classification" else "min_r2"] = max(floor, 0.0)
