@@ -13,7 +13,8 @@ store.
 
 When and on what to retrain is decided from the champion's labelled readings:
 
-- a retrain learns the rows since the first sick reading, or only the champion's current loss regime
+- a retrain for a drift or a drop learns the rows since the first sick reading (one for a damaged artifact or
+  a failed pipeline, the rows the champion served, at once), or only the champion's current loss regime
   (``daemon.regime``) when that began later; while the loss is still moving (the regime is younger than
   ``min_retrain_rows``, or the loss still climbs in it) the planner waits, up to ``HOLD_FACTOR`` times the
   rows it needed;
@@ -26,7 +27,7 @@ When and on what to retrain is decided from the champion's labelled readings:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon import regime
@@ -60,6 +61,9 @@ LADDERS: dict[SymptomKind, list[ActionKind]] = {
 # A retrain waits while the loss is still moving, but no longer than until the rows since the symptom began
 # reach this many times the rows it needs: then it learns from the newest rows it has.
 HOLD_FACTOR = 2
+
+# Symptoms that say the concept moved: a retrain for them learns only rows since the symptom began.
+CONCEPT_KINDS = frozenset({SymptomKind.DATA_DRIFT, SymptomKind.PERFORMANCE_DROP})
 
 # Expected seconds before any history exists, and how much risk each kind adds to its cost.
 PRIOR_SECONDS = {
@@ -217,7 +221,10 @@ class Planner:
         if kind is ActionKind.ROLLBACK:
             return self._rollback(model, incident, cost)
         if kind is ActionKind.RETRAIN:
-            return self._retrain(model.name, cost, retrains, began)
+            # A drift or a drop means the concept moved: learn only what came since. A damaged file or a failed
+            # pipeline says nothing about the data: the rows the champion served are as good as they were.
+            learn_from = began if incident.kind in CONCEPT_KINDS else self._served_since(model.name)
+            return self._retrain(model.name, cost, retrains, learn_from)
         if kind is ActionKind.SCALE:
             # A backlog wants more workers; a host under pressure wants fewer concurrent fits.
             step = 1 if incident.kind is SymptomKind.BACKLOG else -1
@@ -259,9 +266,9 @@ class Planner:
         first = next((o for o in readings if o.evidence.get("version") == champion.number), None)
         return first is not None and latest.get("first_seen_at") == first.at.isoformat()
 
-    def _retrain(self, model: str, cost: float, earlier: list[Action], began: datetime) -> Candidate:
-        """A retrain on the rows since ``began`` (the symptom's first reading), or why it waits."""
-        since = began
+    def _retrain(self, model: str, cost: float, earlier: list[Action], learn_from: datetime) -> Candidate:
+        """A retrain on labelled rows since ``learn_from`` (or the part of them the rules below pick), or why not."""
+        since = learn_from
         promoted = [a for a in earlier if a.state is ActionState.SUCCEEDED]
         if promoted:
             # The symptom outlived a promoted retrain: the data moved on since, so learn only what came after.
@@ -419,6 +426,11 @@ class Planner:
                 break
             streak += 1
         return streak >= self.settings.breaker_failures
+
+    def _served_since(self, model: str) -> datetime:
+        """When the champion began serving (the start of time without one): its labelled rows are still good."""
+        champion = self.registry.champion(model)
+        return champion.created_at if champion is not None else datetime(1970, 1, 1, tzinfo=UTC)
 
     def _since(self, incident: Incident) -> datetime:
         """Where post-alarm data starts: the first reading of the streak that opened the incident."""

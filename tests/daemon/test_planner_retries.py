@@ -357,3 +357,16 @@ def test_a_retrain_waits_while_the_loss_is_still_climbing(world: World) -> None:
     measured(world, {10: 0.75}, rows=1000)
     plan = planner.plan(world.model, incident, at(10))
     assert plan is not None and plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN
+
+
+def test_a_damaged_artifact_is_retrained_at_once_on_the_rows_the_champion_served(world: World) -> None:
+    """A corrupt file says nothing about the data: no wait for rows since the symptom, learn what v1 served."""
+    measured(world, {1: 0.95, 2: 0.94})
+    symptom = Symptom(
+        at=at(3), model=MODEL, kind=SymptomKind.ARTIFACT_CORRUPT, severity=Severity.CRITICAL, score=1.0, summary="x"
+    )
+    incident = world.store.open_incident(symptom)
+    plan = world.plan(incident, 3)
+    assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN  # v1 is the only version
+    assert datetime.fromisoformat(plan.chosen.params["since"]) <= at(1)
+    assert plan.chosen.why == "200 labelled rows"  # both batches v1 served, none since the symptom
