@@ -1,0 +1,262 @@
+"""Chaos: the real ``heald`` process, healing drift, a damaged champion and bad files, SIGKILLed at random
+moments over and over and restarted on the same SQLite state folder.
+
+After every kill and at the end: every dropped file is recorded at most once while in flight and exactly once
+at the end (archived or quarantined; until then it is in the landing or processing folder, never lost), every
+batch row points at a file that exists, no action ran twice (one start, at most one version made, at most
+one move of each alias), no incident is lost, the registry checks clean (the champion loads and verifies,
+its history is whole) and SQLite's ``PRAGMA integrity_check`` says ok.
+
+Kills land at random offsets after READY (mid-intake, mid-tick, mid-retrain in the worker thread) and, one
+time in six, during start-up itself (migration, reconcile, the first settling of claims). Importing the
+daemon dominates each restart, so the daemon runs lean (no API, no anomaly watch, small forests).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from daemon import config as configuration
+from daemon.compose import build
+from daemon.onboard import onboard
+from knowledge.artifacts import ArtifactStore
+from knowledge.registry import ModelRegistry
+from knowledge.sql.store import SqlKnowledgeStore
+from pipeline.train import TrainParams
+from sensors.claims import PROCESSING
+from tests.conftest import table
+
+HEALD = str(Path(sys.executable).parent / "heald")
+KILLS = 100
+MODEL = "m"
+
+CONFIG = """
+state_dir = "{state}"
+tick_seconds = 0.2
+api_enabled = false
+executor = "threads"
+n_estimators = 10
+max_depth = 6
+log_level = "info"
+[policy]
+persistence = 2
+window = 3
+resolve_after = 2
+cooldown_seconds = 0
+max_actions_per_hour = 1000
+min_retrain_rows = 100
+[pipeline]
+cv_folds = 0
+retry_delay = 0.0
+[monitor]
+memory_percent = 0
+disk_percent = 0
+load_per_cpu = 0
+rss_mb = 0
+anomaly = false
+[[models]]
+name = "m"
+target = "y"
+task = "classification"
+min_accuracy = 0.8
+"""
+
+
+def good(shifted: bool) -> Callable[[Path, int], None]:
+    def write(path: Path, seed: int) -> None:
+        table(150, shifted=shifted, seed=seed).to_csv(path, index=False)
+
+    return write
+
+
+def missing_column(path: Path, seed: int) -> None:
+    table(80, seed=seed).drop(columns="b").to_csv(path, index=False)
+
+
+def garbage(path: Path, seed: int) -> None:
+    path.write_bytes(bytes(range(256)) * 4 + seed.to_bytes(4, "big"))
+
+
+def link_to_passwd(path: Path, seed: int) -> None:
+    path.symlink_to("/etc/passwd")
+
+
+def fifo(path: Path, seed: int) -> None:
+    os.mkfifo(path)
+
+
+BAD = [missing_column, garbage, link_to_passwd, fifo]
+
+
+@dataclass
+class World:
+    """The state folder, what was dropped into it, and what the checks have seen so far."""
+
+    root: Path
+    dropped: dict[str, bool] = field(default_factory=dict)  # file name -> expected to be accepted
+    incidents: set[int] = field(default_factory=set)
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def landing(self) -> Path:
+        return self.state / "landing" / MODEL
+
+    @property
+    def processing(self) -> Path:
+        return self.state / "landing" / PROCESSING / MODEL
+
+    def drop(self, name: str, write: Callable[[Path, int], None], seed: int, accepted: bool) -> None:
+        self.landing.mkdir(parents=True, exist_ok=True)
+        tmp = self.landing / f".{name}.part"
+        write(tmp, seed)
+        tmp.rename(self.landing / name)  # the documented way: write aside, rename into place
+        self.dropped[name] = accepted
+
+
+def prepare(world: World) -> Path:
+    """Model m with a stable v1 and a champion v2 whose file is damaged: the first thing to heal."""
+    config = world.root / "heald.toml"
+    config.write_text(CONFIG.format(state=world.state), encoding="utf-8")
+    heald = build(configuration.load(config, environ={}), pool="inline")
+    now = heald.clock.now()
+    onboard(heald.store, heald.registry, name=MODEL, frame=table(1500, seed=1), target="y", now=now,
+            params=TrainParams(n_estimators=10, max_depth=6))  # fmt: skip
+    v1 = heald.registry.version(MODEL, 1)
+    v2 = heald.registry.register(MODEL, heald.registry.load(v1), at=now, reference=table(200)[["a", "b", "c"]])
+    heald.registry.promote(MODEL, v2.number, at=now, actor="healctl", reason="chaos test")
+    heald.close()
+    (world.state / "artifacts" / v2.artifact).write_bytes(b"damaged")
+    return config
+
+
+class Daemon:
+    """Starts heald and kills it; READY arrives on a notify socket of the test's own."""
+
+    def __init__(self, world: World, config: Path) -> None:
+        self.config = config
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(world.root / "notify.sock"))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALD_", "WATCHDOG_"))}
+        self.env["NOTIFY_SOCKET"] = str(world.root / "notify.sock")
+        self.log = (world.root / "heald.log").open("ab")
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.sock.setblocking(False)
+        try:
+            while self.sock.recv(4096):
+                pass  # what the previous life said
+        except BlockingIOError:
+            pass
+        return subprocess.Popen([HEALD, "--config", str(self.config)], stdout=self.log, stderr=self.log, env=self.env)
+
+    def ready(self, timeout: float = 120) -> None:
+        self.sock.settimeout(timeout)
+        while b"READY=1" not in self.sock.recv(4096):
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+        self.log.close()
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def check(world: World, *, final: bool = False) -> None:
+    """Every promise that must hold after a SIGKILL (and, with ``final``, once everything settled)."""
+    database = world.state / "heald.db"
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        rows = db.execute("SELECT claim, path, status FROM batches WHERE model = ?", (MODEL,)).fetchall()
+        versions = [r[0] for r in db.execute("SELECT created_by FROM versions WHERE created_by LIKE 'action:%'")]
+        moves = db.execute("SELECT action_id, alias FROM alias_history WHERE action_id IS NOT NULL").fetchall()
+        starts = db.execute("SELECT action_id FROM action_events WHERE state = 'running'").fetchall()
+        incidents = {r[0] for r in db.execute("SELECT id FROM incidents")}
+    recorded = Counter(claim.split("/", 1)[1] for claim, _, _ in rows)
+    assert not [n for n, c in recorded.items() if c > 1], "a file was recorded twice"
+    assert set(recorded) <= set(world.dropped)
+    assert all(os.path.lexists(path) for _, path, _ in rows), "a batch row points at a missing file"
+    claimed = {p.name for p in world.processing.glob("*/*")} if world.processing.is_dir() else set()
+    landed = {p.name for p in world.landing.iterdir() if not p.name.startswith(".")}
+    lost = set(world.dropped) - set(recorded) - claimed - landed
+    assert not lost, f"files neither recorded nor waiting: {sorted(lost)}"
+    assert not [v for v, c in Counter(versions).items() if c > 1], "an action made two versions"
+    assert not [m for m, c in Counter(moves).items() if c > 1], "an action moved an alias twice"
+    per_action_moves = Counter(action for action, _ in moves)
+    started = Counter(action for (action,) in starts)
+    assert all(started[a] <= 1 + per_action_moves[a] for a in started), "an action was started twice"
+    assert world.incidents <= incidents, "an incident was lost"
+    world.incidents = incidents
+    store = SqlKnowledgeStore.open(f"sqlite:///{database}")
+    try:
+        assert ModelRegistry(store, ArtifactStore(world.state / "artifacts")).check(MODEL) == []
+    finally:
+        store.close()
+    if final:
+        assert recorded == Counter(world.dropped), "every dropped file is recorded exactly once"
+        status = {claim.split("/", 1)[1]: s for claim, _, s in rows}
+        assert {n: status[n] == "accepted" for n in world.dropped} == world.dropped
+        assert not claimed and not landed
+
+
+def settled(world: World) -> bool:
+    with sqlite3.connect(world.state / "heald.db") as db:
+        busy = db.execute("SELECT count(*) FROM actions WHERE state IN ('planned', 'running')").fetchone()[0]
+    waiting = [p for p in world.landing.iterdir() if not p.name.startswith(".")]
+    return not busy and not waiting and not (world.processing.is_dir() and any(world.processing.glob("*/*")))
+
+
+@pytest.mark.slow
+def test_heald_killed_at_random_moments_loses_nothing_and_does_nothing_twice(tmp_path: Path) -> None:
+    """100 SIGKILLs of a healing daemon: after each, every promise holds; at the end each file is recorded once."""
+    world = World(root=tmp_path)
+    config = prepare(world)
+    daemon = Daemon(world, config)
+    rng = random.Random(20261129)
+    try:
+        for life in range(KILLS):
+            world.drop(f"{life:03d}-good.csv", good(shifted=life >= KILLS // 3), seed=1000 + life, accepted=True)
+            if life % 5 == 2:
+                bad = BAD[(life // 5) % len(BAD)]
+                world.drop(f"{life:03d}-{bad.__name__}.csv", bad, seed=life, accepted=False)
+            proc = daemon.start()
+            if rng.random() < 1 / 6:
+                time.sleep(rng.uniform(0.0, 2.5))  # during start-up: imports, migration, reconcile, first claims
+            else:
+                daemon.ready()
+                time.sleep(rng.uniform(0.0, 1.2))  # mid-tick: intake, sensing, a retrain in the pool
+            kill(proc)
+            check(world)
+        proc = daemon.start()
+        daemon.ready()
+        deadline = time.monotonic() + 120
+        while not settled(world) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            kill(proc)
+        daemon.close()
+    check(world, final=True)
+    with sqlite3.connect(world.state / "heald.db") as db:
+        done = db.execute("SELECT kind FROM actions WHERE state = 'succeeded'").fetchall()
+    assert done, "the daemon healed nothing in 100 lives: the test did not exercise acting"
