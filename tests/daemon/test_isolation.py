@@ -80,9 +80,9 @@ def test_a_model_raising_in_planning_does_not_stop_another_from_being_healed(hea
                 healed_in.append(i)
                 assert report.failed == ["a"]  # healed in a tick in which "a" failed
     assert healed_in, "model b was never healed"
-    [incident] = heald.store.list_incidents(model="b")
-    assert incident.kind is SymptomKind.ARTIFACT_CORRUPT and incident.status is IncidentStatus.RESOLVED
-    assert [a.kind for a in heald.store.actions(model="b")] == [ActionKind.ROLLBACK]
+    [incident] = [i for i in heald.store.list_incidents(model="b") if i.kind is SymptomKind.ARTIFACT_CORRUPT]
+    assert incident.status is IncidentStatus.RESOLVED
+    assert [a.kind for a in heald.store.actions(incident_id=incident.id)] == [ActionKind.ROLLBACK]
     assert heald.store.actions(model="a") == []
     failures = heald.store.observations("a", metric="tick_failed")
     assert failures and all("RuntimeError: planner bug for a" in o.evidence["error"] for o in failures)
@@ -120,19 +120,15 @@ def test_heartbeat_follows_progress_not_health() -> None:
     assert beat.progressing()
 
 
-def break_observations(database: Path, model: str) -> None:
-    """Damage one stored reading of ``model`` so that every read of its observations fails (bad JSON)."""
+def break_versions(database: Path, model: str) -> None:
+    """Damage the version rows of ``model`` so that every read of its champion fails (bad JSON)."""
     with sqlite3.connect(database) as db:
-        db.execute(
-            "INSERT INTO observations (at, model, source, metric, value, evidence) "
-            "VALUES ('2026-01-01 00:00:00.000000', ?, 'test', 'performance', 0.5, '{not json')",
-            (model,),
-        )
+        db.execute("UPDATE versions SET params = '{not json' WHERE model = ?", (model,))
 
 
 @pytest.mark.slow
 def test_the_watchdog_keeps_being_pinged_while_one_model_fails_every_tick(tmp_path: Path) -> None:
-    """The real daemon under a notify socket: model "a" fails every tick (its stored readings are damaged),
+    """The real daemon under a notify socket: model "a" fails every tick (its version rows are damaged),
     "b" goes on; WATCHDOG=1 keeps coming, tick_failed names "a" and its error, STATUS says which model failed."""
     settings = make_settings(tmp_path / "state", tick_seconds=0.3, api_enabled=False, executor="threads")
     heald = build(settings, clock=ManualClock(), pool="inline")
@@ -147,7 +143,7 @@ def test_the_watchdog_keeps_being_pinged_while_one_model_fails_every_tick(tmp_pa
             params=TrainParams(n_estimators=5, max_depth=4),
         )
     heald.close()
-    break_observations(tmp_path / "state" / "heald.db", "a")
+    break_versions(tmp_path / "state" / "heald.db", "a")
     config = tmp_path / "heald.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\ntick_seconds = 0.3\napi_enabled = false\n'
