@@ -140,13 +140,17 @@ def place(item: Claim, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     _discard(tmp)
     try:
-        os.link(item.path, tmp, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise
-        _copy(item.path, tmp)
-    tmp.replace(target)
-    _sync_folder(target.parent)
+        try:
+            os.link(item.path, tmp, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                raise
+            _copy(item.path, tmp)
+        tmp.replace(target)
+        _sync_folder(target.parent)
+    except BaseException:
+        _discard(tmp)  # a half-made copy (a full disk) is not left behind
+        raise
 
 
 def release(item: Claim, target: Path) -> None:
