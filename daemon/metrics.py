@@ -64,12 +64,12 @@ class IntakeCollector(Collector):
         blocked = GaugeMetricFamily(
             "heald_intake_blocked", "1 while a full disk stops intake from claiming files", labels=["model"]
         )
-        for name in sorted(health.blocked):
+        for name in sorted(dict(health.blocked)):  # copies: the loop's thread may be changing them
             blocked.add_metric([name], 1)
         skipped = CounterMetricFamily(
             "heald_batches_skipped", "Landing files that could not be read or moved (retried)", labels=["model"]
         )
-        for name, count in sorted(health.skipped.items()):
+        for name, count in sorted(dict(health.skipped).items()):
             skipped.add_metric([name], count)
         yield from (blocked, skipped)
 

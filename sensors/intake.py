@@ -79,9 +79,8 @@ class IntakeHealth:
 
     def summary(self) -> str | None:
         """One line for the status, or None while intake flows."""
-        if not self.blocked:
-            return None
-        return "intake paused (disk full) for " + ", ".join(sorted(self.blocked))
+        blocked = sorted(dict(self.blocked))  # a copy: the API thread reads while the loop's thread writes
+        return "intake paused (disk full) for " + ", ".join(blocked) if blocked else None
 
 
 def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
@@ -316,8 +315,16 @@ def _special(path: Path, kind: EntryKind) -> str:
 
 
 def _stored_name(item: Claim) -> str:
-    """The archive (or quarantine) name: the start of the content hash (and a resend's number), then the name."""
-    return f"{item.digest[:16]}{item.digest[64:]}-{item.name}"
+    """The archive (or quarantine) name: the start of the content hash (and a resend's number), then the name.
+
+    Deterministic, so a pass redone after a crash writes the same file again instead of a second one; cut to
+    fit a file system's 255-byte names (the reason file adds 12 bytes), keeping the suffix.
+    """
+    name = f"{item.digest[:16]}{item.digest[64:]}-{item.name}"
+    if len(name.encode()) <= 240:
+        return name
+    suffix = Path(item.name).suffix[:16]
+    return name.encode()[: 240 - len(suffix.encode())].decode(errors="ignore") + suffix
 
 
 def _source(path: Path) -> str:

@@ -174,3 +174,15 @@ def test_a_file_of_another_kind_is_quarantined(watched: Heald, champion: Version
     collect(watched)
     [row] = watched.store.batches(MODEL, status="quarantined")
     assert "not a .csv or .parquet file" in row.reason
+
+
+def test_a_name_at_the_file_system_limit_is_archived_under_a_shortened_name(
+    watched: Heald, champion: Version, rng: np.random.Generator
+) -> None:
+    """A 250-byte file name still fits once the hash prefix is added: cut, suffix kept, rows all there."""
+    name = "x" * 246 + ".csv"
+    drop(watched, name, shop_rows(50, rng))
+    [loaded] = collect(watched).batches
+    stored = Path(loaded.batch.path)
+    assert stored.is_file() and stored.suffix == ".csv" and len(stored.name.encode()) <= 240
+    assert loaded.batch.claim is not None and loaded.batch.claim.endswith("/" + name) and loaded.batch.rows == 50
