@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +112,15 @@ class World:
     root: Path
     dropped: dict[str, bool] = field(default_factory=dict)  # file name -> expected to be accepted
     incidents: set[int] = field(default_factory=set)
+    caught: Counter[str] = field(default_factory=Counter)  # what the kills interrupted, for the report
+    opened: list[SqlKnowledgeStore] = field(default_factory=list)
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The registry as a restarted daemon would see it, through one store kept open across the kills."""
+        if not self.opened:
+            self.opened.append(SqlKnowledgeStore.open(f"sqlite:///{self.state / 'heald.db'}"))
+        return ModelRegistry(self.opened[0], ArtifactStore(self.state / "artifacts"))
 
     @property
     def state(self) -> Path:
@@ -159,6 +168,7 @@ class Daemon:
         self.sock.bind(str(world.root / "notify.sock"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HEALD_", "WATCHDOG_"))}
         self.env["NOTIFY_SOCKET"] = str(world.root / "notify.sock")
+        self.env["PYTHONUNBUFFERED"] = "1"  # as the unit sets it: log lines reach heald.log before a kill
         self.log = world.root / "heald.log"
         self.zygote = subprocess.Popen(
             [sys.executable, "-m", "tests.chaos_zygote"],
@@ -231,12 +241,14 @@ def check(world: World, *, final: bool = False) -> None:
         moves = db.execute("SELECT action_id, alias FROM alias_history WHERE action_id IS NOT NULL").fetchall()
         starts = db.execute("SELECT action_id FROM action_events WHERE state = 'running'").fetchall()
         incidents = {r[0] for r in db.execute("SELECT id FROM incidents")}
+        busy = db.execute("SELECT count(*) FROM actions WHERE state IN ('planned', 'running')").fetchone()[0]
     recorded = Counter(claim.split("/", 1)[1] for claim, _, _ in rows)
     assert not [n for n, c in recorded.items() if c > 1], "a file was recorded twice"
     assert set(recorded) <= set(world.dropped)
     assert all(os.path.lexists(path) for _, path, _ in rows), "a batch row points at a missing file"
     claimed = {p.name for p in world.processing.glob("*/*")} if world.processing.is_dir() else set()
     landed = {p.name for p in world.landing.iterdir() if not p.name.startswith(".")}
+    world.caught.update(["claims in flight"] * bool(claimed) + ["actions running"] * bool(busy))
     lost = set(world.dropped) - set(recorded) - claimed - landed
     assert not lost, f"files neither recorded nor waiting: {sorted(lost)}"
     assert not [v for v, c in Counter(versions).items() if c > 1], "an action made two versions"
@@ -246,15 +258,11 @@ def check(world: World, *, final: bool = False) -> None:
     assert all(started[a] <= 1 + per_action_moves[a] for a in started), "an action was started twice"
     assert world.incidents <= incidents, "an incident was lost"
     world.incidents = incidents
-    store = SqlKnowledgeStore.open(f"sqlite:///{database}")
-    try:
-        problems = ModelRegistry(store, ArtifactStore(world.state / "artifacts")).check(MODEL)
-        # The champion the test damaged on purpose fails its checksum until heald has healed it; nothing else may.
-        if store.alias(MODEL, Alias.CHAMPION) == DAMAGED and not final:
-            problems = [p for p in problems if f"v{DAMAGED:04d}.skops fails its checksum" not in p]
-        assert problems == []
-    finally:
-        store.close()
+    problems = world.registry.check(MODEL)
+    # The champion the test damaged on purpose fails its checksum until heald has healed it; nothing else may.
+    if world.registry.store.alias(MODEL, Alias.CHAMPION) == DAMAGED and not final:
+        problems = [p for p in problems if f"v{DAMAGED:04d}.skops fails its checksum" not in p]
+    assert problems == []
     if final:
         assert recorded == Counter(list(world.dropped)), "every dropped file is recorded exactly once"
         status = {claim.split("/", 1)[1]: s for claim, _, s in rows}
@@ -273,14 +281,21 @@ def settled(world: World) -> bool:
     return not busy and not waiting and not (world.processing.is_dir() and any(world.processing.glob("*/*")))
 
 
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    made = World(root=tmp_path)
+    yield made
+    for store in made.opened:
+        store.close()
+
+
 @pytest.mark.slow
-def test_heald_killed_at_random_moments_loses_nothing_and_does_nothing_twice(tmp_path: Path) -> None:
+def test_heald_killed_at_random_moments_loses_nothing_and_does_nothing_twice(world: World) -> None:
     """100 SIGKILLs of a healing daemon: after each, every promise holds; at the end each file is recorded once.
 
     The first life and the last run the installed ``heald`` script; the others are forked from a zygote that
     imported heald once (see tests/chaos_zygote.py), so restarts cost a fork instead of 8 s of imports.
     """
-    world = World(root=tmp_path)
     config = prepare(world)
     daemon = Daemon(world, config)
     rng = random.Random(20261129)
@@ -307,6 +322,7 @@ def test_heald_killed_at_random_moments_loses_nothing_and_does_nothing_twice(tmp
     finally:
         daemon.close()
     check(world, final=True)
+    print(f"chaos: {KILLS} kills caught {dict(world.caught)}")  # shown with -s: where the kills landed
     with sqlite3.connect(world.state / "heald.db") as db:
         done = db.execute("SELECT kind FROM actions WHERE state = 'succeeded'").fetchall()
     assert done, "the daemon healed nothing: the test did not exercise acting"
