@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import structlog
 
 from knowledge.artifacts import write_atomic
 from knowledge.sql.store import SqlKnowledgeStore
@@ -29,6 +30,8 @@ from pipeline.profile import Profile
 from pipeline.quality import check
 from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
+
+log = structlog.get_logger("heald.intake")
 
 SOURCE = "intake"
 SUFFIXES = (".csv", ".parquet")
@@ -129,6 +132,7 @@ class LandingIntake:
                 reason=str(exc),
             )
             failed = [c.name for c in report.failures] if report is not None else ["read"]
+            log.warning("batch_quarantined", model=model.name, file=path.name, reason=str(exc), moved_to=str(where))
             return None, _observe(
                 now, model.name, "batch_quarantined", 1.0, file=path.name, reason=str(exc), checks=failed
             )
@@ -144,6 +148,9 @@ class LandingIntake:
             fingerprint=fingerprint(frame),
         )
         _move(path, target)
+        log.info(
+            "batch_accepted", model=model.name, batch_id=batch.id, file=path.name, rows=len(frame), labelled=labelled
+        )
         observation = _observe(now, model.name, "batch_rows", float(len(frame)), file=path.name, labelled=labelled)
         return LoadedBatch(batch=batch, frame=frame), observation
 
