@@ -25,7 +25,7 @@ from actuators.base import ActContext
 from actuators.rerun import RerunActuator
 from actuators.runs import promote_if_not_worse, recorded_run, register_run
 from daemon import config as configuration
-from daemon import logs, views
+from daemon import landing, logs, views
 from daemon.compose import Heald, act_settings, build, model_settings, retry_policy, runs_folder
 from daemon.exit_codes import exit_code
 from daemon.onboard import create, detect_task, run_config, runner
@@ -400,6 +400,19 @@ def _promotable(heald: Heald, model: str, number: int, *, force: bool) -> None:
         raise ActionError(f"{model} v{number} is {version.health} (below its health threshold); pass --force")
 
 
+@app.command()
+def submit(
+    model: str,
+    file: Annotated[Path, typer.Argument(help="the batch, CSV or Parquet (with the target column if labelled)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Hand a batch to the daemon: copied atomically into the model's landing folder, owned by the service."""
+    with _heald(config) as heald:
+        heald.store.get_model(model)
+        target = landing.submit(file, heald.settings.landing / model)
+    out.print(f"{model}: batch {target.name} waits in {target.parent}; the next tick takes it in", highlight=False)
+
+
 def _control(config: Path | None, model: str, kind: str, reason: str, **extra: Any) -> None:
     with _heald(config) as heald:
         heald.store.get_model(model)
@@ -465,13 +478,24 @@ def init(
     write_config: Annotated[
         Path | None, typer.Option(help="config file to write for the daemon (default: STATE_DIR/heald.toml)")
     ] = None,
+    accept_unhealthy: Annotated[
+        bool, typer.Option("--accept-unhealthy", help="make v1 champion even below the model's health threshold")
+    ] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a model from your own data: validate, train and evaluate v1, make it champion and stable."""
     with _heald(config) as heald:
         with StageProgress(err if as_json else out, f"init {name}") as progress:
-            created = create(heald, name=name, data=data, target=target, task=task, listener=progress)
+            created = create(
+                heald,
+                name=name,
+                data=data,
+                target=target,
+                task=task,
+                listener=progress,
+                accept_unhealthy=accept_unhealthy,
+            )
         version = created.version
         view = views.version_view(version, heald.store.aliases(name))
         model = heald.store.get_model(name)

@@ -50,6 +50,7 @@ class Service:
                 return
             started = time.perf_counter()
             try:
+                self.landing_folders()
                 self.capture.flush(self.heald.clock.now())
                 report = self.heald.loop.tick()
             except Exception:  # a failed tick is logged and retried next interval; the daemon stays up
@@ -70,6 +71,11 @@ class Service:
                 resolved=report.resolved,
                 started=report.started,
             )
+
+    def landing_folders(self) -> None:
+        """Create ``<data_path>/<model>/`` for every model, so producers have a folder to write to."""
+        for model in self.heald.store.list_models():
+            (self.heald.settings.landing / model.name).mkdir(parents=True, exist_ok=True)
 
     def reload(self) -> None:
         """Re-read the config; keep running on the old one if the new one is invalid."""

@@ -11,11 +11,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from daemon.compose import Heald, build
 from daemon.config import load
 from daemon.exit_codes import ExitCode
 from daemon.onboard import onboard
+from daemon.service import Service
 from knowledge.values import (
     ActionKind,
     ActionState,
@@ -170,3 +172,35 @@ def test_promote_of_an_unknown_version_exits_not_found(two_versions: Heald, heal
     """A version that does not exist is named, with exit status 3."""
     result = healctl("promote", "m", "9", "--reason", "x")
     assert result.code == ExitCode.NOT_FOUND and "9" in result.text
+
+
+def test_submit_drops_a_batch_the_next_tick_takes_in(two_versions: Heald, healctl: Cli, tmp_path: Path) -> None:
+    """`healctl submit m FILE` leaves one whole file in landing/m (no partial dot-file); a tick accepts it
+    and logs `batch_accepted`; the daemon creates every model's landing folder itself."""
+    landing = two_versions.settings.landing / "m"
+    Service(two_versions, None).landing_folders()
+    assert landing.is_dir()
+    batch = tmp_path / "monday.csv"
+    table(60, seed=3).to_csv(batch, index=False)
+    result = healctl("submit", "m", str(batch))
+    assert result.code == 0, result.text
+    [dropped] = list(landing.iterdir())
+    assert dropped.name.startswith("monday-") and dropped.suffix == ".csv"
+    assert dropped.read_bytes() == batch.read_bytes()
+    with capture_logs() as logs:
+        two_versions.loop.tick()
+    [accepted] = two_versions.store.batches("m")
+    assert accepted.rows == 60 and accepted.labelled
+    assert any(e["event"] == "batch_accepted" and e["batch_id"] == accepted.id for e in logs)
+    assert not list(landing.iterdir())
+
+
+def test_submit_refuses_what_is_not_a_batch(two_versions: Heald, healctl: Cli, tmp_path: Path) -> None:
+    """A file of another kind, a missing file (usage, 2) or an unknown model (3) is named; nothing lands."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    assert healctl("submit", "m", str(notes)).code == ExitCode.USAGE
+    assert healctl("submit", "m", str(tmp_path / "absent.csv")).code == ExitCode.USAGE
+    assert healctl("submit", "ghost", str(notes)).code == ExitCode.NOT_FOUND
+    landing = two_versions.settings.landing / "m"
+    assert not landing.exists() or not list(landing.iterdir())
