@@ -333,7 +333,7 @@ def _operator_action(config: Path | None, model: str, kind: ActionKind, reason: 
         done = heald.store.get_action(action.id)
     if done.state is not ActionState.SUCCEEDED:
         raise HealdError(f"{kind.value} of {model} failed: {done.error}")
-    out.print(f"[green]{kind.value} #{done.id} succeeded[/green]: {done.result or ''}")
+    out.print(f"[green]{kind.value} #{done.id} succeeded[/green]: {escape(_detail(done.result or {}))}")
 
 
 @app.command()

@@ -92,10 +92,18 @@ def test_alert_rules_fire_when_they_should() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("", "_total"), "gauge": ("",), "summary": ("",)}
+
+
 def exported_names(heald: Heald) -> set[str]:
-    """The series names a real heald exports (histograms and counters with their suffixes)."""
+    """The series names a real heald exports, from its TYPE lines (so families without samples yet count)."""
     text = Metrics(heald.store, heald.registry).render().decode()
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            names |= {name.removesuffix("_total") + suffix for suffix in SUFFIXES.get(kind, ("",))}
+    return names
 
 
 def referenced(text: str) -> set[str]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,3 +88,20 @@ def test_every_documented_event_is_emitted() -> None:
     """The catalogue holds no event the code no longer logs."""
     stale = set(catalogue()) - {e.event for e in emitted()}
     assert not stale, f"docs/events.md lists events nothing emits: {sorted(stale)}"
+
+
+def test_a_config_error_at_start_is_a_json_line(tmp_path: Path) -> None:
+    """`heald` with a bad config exits 2 and says why in one JSON line (`config_invalid`), so the journal
+    recipe and log-based alerting see it like every other event."""
+    config = tmp_path / "heald.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\napi_port = "http"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALD_")}
+    heald = Path(sys.executable).parent / "heald"
+    done = subprocess.run(
+        [heald, "--config", config], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 2
+    lines = [json.loads(line) for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    [line] = lines
+    assert line["event"] == "config_invalid" and line["level"] == "error"
+    assert "key 'api_port' = 'http'" in line["error"] and str(config) in line["error"]

@@ -17,6 +17,7 @@ from daemon.compose import Heald, build
 from daemon.config import load
 from daemon.exit_codes import ExitCode
 from daemon.onboard import onboard
+from daemon.output import number, rounded
 from daemon.service import Service
 from knowledge.values import (
     ActionKind,
@@ -96,13 +97,12 @@ def test_both_programs_print_their_version() -> None:
 
 
 def test_shell_completion_offers_commands() -> None:
-    """Bash completion is on: completing `healctl pro` offers `promote`, and the script can be shown."""
+    """Bash completion is on: completing `healctl pro` offers `promote`; `--install-completion` is offered."""
     env = {"_HEALCTL_COMPLETE": "complete_bash", "COMP_WORDS": "healctl pro", "COMP_CWORD": "1"}
     result = run(str(BIN / "healctl"), env=env)
     assert result.returncode == 0, result.stderr
     assert "promote" in result.stdout.split()
-    shown = run(str(BIN / "healctl"), "--show-completion", "bash")
-    assert shown.returncode == 0 and "_HEALCTL_COMPLETE" in shown.stdout
+    assert "--install-completion" in run(str(BIN / "healctl"), "--help", env={"COLUMNS": "200"}).stdout
 
 
 def test_help_shows_the_config_default_and_the_exit_statuses() -> None:
@@ -204,3 +204,10 @@ def test_submit_refuses_what_is_not_a_batch(two_versions: Heald, healctl: Cli, t
     assert healctl("submit", "ghost", str(notes)).code == ExitCode.NOT_FOUND
     landing = two_versions.settings.landing / "m"
     assert not landing.exists() or not list(landing.iterdir())
+
+
+def test_numbers_for_people_are_rounded() -> None:
+    """Floats shown to people keep four significant digits, inside dicts and lists too; the rest is untouched."""
+    shown = rounded({"accuracy": 0.45416666666666666, "rows": 500, "scores": [123.456789, 0.000123456], "ok": True})
+    assert shown == {"accuracy": 0.4542, "rows": 500, "scores": [123.5, 0.0001235], "ok": True}
+    assert number(0.45416666666666666) == "0.4542" and number(None) == "-"

@@ -13,6 +13,7 @@ import pytest
 from daemon.compose import Heald
 from daemon.metrics import SKIP_REASONS, Metrics
 from daemon.service import Service
+from knowledge.registry import ModelRegistry
 from knowledge.sql.store import ACTIVE_INCIDENT
 from knowledge.values import ActionKind, ActionState, IncidentStatus, Severity, Symptom, SymptomKind, Version
 from tests.sensing import MODEL
@@ -117,10 +118,11 @@ def test_ticks_are_timed_and_failures_counted(watched: Heald, champion: Version)
 @pytest.mark.parametrize("loaded", [True, False])
 def test_serving_from_cache(watched: Heald, champion: Version, loaded: bool) -> None:
     """A champion whose file broke is 'served from cache' only while this process holds it in memory."""
+    serving = ModelRegistry(watched.store, watched.registry.artifacts)  # a process that has not loaded it yet
     if loaded:
-        watched.registry.load(champion)
+        serving.load(champion)
     (watched.settings.artifacts / champion.artifact).write_bytes(b"damaged")
     watched.loop.tick()
-    text = Metrics(watched.store, watched.registry).render().decode()
+    text = Metrics(watched.store, serving).render().decode()
     assert sample(text, "heald_champion_artifact_ok", model=MODEL) == 0
     assert sample(text, "heald_serving_from_cache", model=MODEL) == float(loaded)
