@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import ACTIVE_INCIDENT, SqlKnowledgeStore
 from knowledge.values import ActionKind, ActionState, SymptomKind
+from sensors.intake import IntakeHealth
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # _created series only add noise
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -121,14 +122,42 @@ class StoreCollector(Collector):
         yield from (champion, performance, drift, artifact, cached)
 
 
+class IntakeCollector(Collector):
+    """Intake's own state at scrape time: which models a full disk paused, and files skipped (retried)."""
+
+    def __init__(self, health: Callable[[], IntakeHealth]) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.health()
+        blocked = GaugeMetricFamily(
+            "heald_intake_blocked", "1 while a full disk stops intake from claiming files", labels=["model"]
+        )
+        for name in sorted(dict(health.blocked)):  # copies: the loop's thread may be changing them
+            blocked.add_metric([name], 1)
+        skipped = CounterMetricFamily(
+            "heald_batches_skipped", "Landing files that could not be read or moved (retried)", labels=["model"]
+        )
+        for name, count in sorted(dict(health.skipped).items()):
+            skipped.add_metric([name], count)
+        yield from (blocked, skipped)
+
+
 class Metrics:
     """The metrics of one heald process, on their own registry (so tests can make many)."""
 
-    def __init__(self, store: SqlKnowledgeStore, registry: ModelRegistry | Callable[[], ModelRegistry]) -> None:
+    def __init__(
+        self,
+        store: SqlKnowledgeStore,
+        registry: ModelRegistry | Callable[[], ModelRegistry],
+        intake: Callable[[], IntakeHealth] | None = None,
+    ) -> None:
         """``registry`` may be a function returning the current one, for a service that reloads its config."""
         current = registry if callable(registry) else lambda: registry
         self.registry = CollectorRegistry()
         self.registry.register(StoreCollector(store, current))
+        if intake is not None:
+            self.registry.register(IntakeCollector(intake))
         process_collector.ProcessCollector(registry=self.registry)
         platform_collector.PlatformCollector(registry=self.registry)
         gc_collector.GCCollector(registry=self.registry)

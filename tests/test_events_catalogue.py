@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,13 +24,21 @@ class Emitted:
     fields: frozenset[str]
     where: str
 
+    def at(self, where: str) -> Emitted:
+        return replace(self, where=where)
+
 
 def emitted() -> list[Emitted]:
-    """Every ``<logger>.<level>("event", key=...)`` call in heald's packages."""
+    """Every ``<logger>.<level>("event", key=...)`` call in heald's packages, and every intake event
+    (``<run>.event("event", Level.X, key=...)``, logged by the loop with the model added)."""
     found = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                deferred = _intake_event(node)
+                if deferred is not None:
+                    found.append(deferred.at(f"{path.relative_to(ROOT)}:{node.lineno}"))
+                    continue
                 call = _log_call(node)
                 if call is None:
                     continue
@@ -43,6 +51,18 @@ def emitted() -> list[Emitted]:
                 keys = frozenset(k.arg for k in call.keywords if k.arg is not None)
                 found.append(Emitted(first.value, LEVELS[call.func.attr], keys, where))
     return found
+
+
+def _intake_event(node: ast.AST) -> Emitted | None:
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "event"):
+        return None
+    if len(node.args) < 2 or not isinstance(node.args[0], ast.Constant):
+        return None
+    level = node.args[1]
+    if not (isinstance(level, ast.Attribute) and isinstance(level.value, ast.Name) and level.value.id == "Level"):
+        return None
+    keys = frozenset(k.arg for k in node.keywords if k.arg is not None) | {"model"}
+    return Emitted(str(node.args[0].value), level.attr.lower(), keys, "")
 
 
 def _log_call(node: ast.AST) -> ast.Call | None:
@@ -66,6 +86,7 @@ def test_the_scan_finds_the_events_alerting_depends_on() -> None:
     """The scanner itself works: the escalation, the alert and the per-batch events are found."""
     names = {e.event for e in emitted()}
     assert {"incident_escalated", "alert_raised", "batch_accepted", "batch_quarantined", "config_invalid"} <= names
+    assert {"intake_blocked", "batch_skipped"} <= names
 
 
 def test_every_emitted_event_is_documented_with_its_level_and_fields() -> None:
