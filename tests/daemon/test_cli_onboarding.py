@@ -50,10 +50,14 @@ def test_generated_config_holds_only_the_task_threshold(
     """A classifier's generated entry has min_accuracy and no min_r2; a regressor's the other way round."""
     written = tmp_path / "generated.toml"
     args = ("--write-config", str(written))
+
+    def entries() -> dict[str, dict[str, object]]:
+        return {m["name"]: m for m in tomllib.loads(written.read_text(encoding="utf-8"))["models"]}
+
     assert healctl("init", "--name", "c", "--data", str(mixed_csv), "--target", "churned", *args).code == 0
+    assert "min_accuracy" in entries()["c"] and "min_r2" not in entries()["c"]
     # The second init reads the file the first wrote, and adds its model to it.
     second = ("init", "--name", "r", "--data", str(diabetes_csv), "--target", "target", *args, "--accept-unhealthy")
     assert healctl(*second, config=written).code == 0
-    entries = {m["name"]: m for m in tomllib.loads(written.read_text(encoding="utf-8"))["models"]}
-    assert "min_accuracy" in entries["c"] and "min_r2" not in entries["c"]
-    assert "min_r2" in entries["r"] and "min_accuracy" not in entries["r"]
+    assert "min_r2" in entries()["r"] and "min_accuracy" not in entries()["r"]
+    assert "min_r2" not in entries()["c"]
