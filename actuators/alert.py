@@ -9,6 +9,7 @@ from __future__ import annotations
 import structlog
 
 from actuators.base import ActContext, Outcome
+from actuators.notify import LogOnly, Notifier
 from knowledge.values import Action
 
 log = structlog.get_logger("heald.alert")
@@ -16,6 +17,9 @@ log = structlog.get_logger("heald.alert")
 
 class AlertActuator:
     """Emits ``alert_raised`` at error level with the model, incident and reason."""
+
+    def __init__(self, notifier: Notifier | None = None) -> None:
+        self.notifier = notifier or LogOnly()
 
     def execute(self, action: Action, ctx: ActContext) -> Outcome:
         log.error(
@@ -25,4 +29,9 @@ class AlertActuator:
             action_id=action.id,
             reason=action.reason,
         )
-        return Outcome(ok=True, detail=f"a person was alerted: {action.reason}")
+        alert = {"event": "alert_raised", "model": ctx.model.name, "incident_id": action.incident_id}
+        alert |= {"action_id": action.id, "reason": action.reason, "at": ctx.now.isoformat()}
+        # Delivery happens off the loop's thread (actuators.notify); the log line above is always there.
+        sent = self.notifier.send(alert)
+        where = "alert sent to the webhook and logged" if sent else "alert logged (alert_raised)"
+        return Outcome(ok=True, detail=f"{where}: {action.reason}")

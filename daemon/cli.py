@@ -1,8 +1,9 @@
 """healctl: the operator's command line, over the knowledge store (so it works while the daemon is down).
 
-Tables for people, ``--json`` for scripts. Operator actions (rollback, retrain) are journaled exactly like
-the planner's, with ``healctl`` as the actor. Errors print one line naming the problem and exit 2; a
-traceback is a bug.
+Tables for people on a terminal, tab-separated rows in a pipe (``daemon.output``), ``--json`` for scripts.
+Operator actions (rollback, retrain, promote) are journaled exactly like the planner's, with ``healctl`` as
+the actor. Errors print one line naming the problem and exit with a status that says what kind of failure
+it was (``daemon.exit_codes``: 1 failure, 2 usage, 3 not found, 4 refused); a traceback is a bug.
 """
 
 from __future__ import annotations
@@ -12,31 +13,37 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from actuators.base import ActContext
 from actuators.rerun import RerunActuator
 from actuators.runs import promote_if_not_worse, recorded_run, register_run
 from daemon import config as configuration
-from daemon import logs, views
+from daemon import landing, logs, views
 from daemon.compose import Heald, act_settings, build, model_settings, retry_policy, runs_folder
+from daemon.exit_codes import exit_code
 from daemon.onboard import create, detect_task, run_config, runner
+from daemon.output import Sheet, number, rounded, show
 from daemon.progress import StageProgress
-from knowledge.errors import ConfigError, HealdError
-from knowledge.values import Action, ActionKind, ActionState, SymptomKind, Task
+from knowledge.errors import ActionError, ConfigError, HealdError
+from knowledge.values import Action, ActionKind, ActionState, Alias, SymptomKind, Task
 from pipeline.drift import DriftSettings, compare
 from pipeline.errors import DataError, PipelineError
 from pipeline.ingest import DatasetInfo, Kind, read_table
 from pipeline.profile import build_profile
 from pipeline.quality import check
 
-app = typer.Typer(help="Operate heald, the self-healing MLOps daemon.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Operate heald, the self-healing MLOps daemon. Exit status: 0 ok, 1 failure, 2 usage or config error, "
+    "3 not found, 4 refused by a safety check.",
+    no_args_is_help=True,
+)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 pipeline_app = typer.Typer(
@@ -46,8 +53,30 @@ app.add_typer(pipeline_app, name="pipeline")
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="config file (default: $HEALD_CONFIG)")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="config file (default: $HEALD_CONFIG, else /etc/heald/heald.toml if it exists, else built-in defaults)",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"healctl {version('heald')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Operate heald, the self-healing MLOps daemon."""
 
 
 def _print_json(data: Any) -> None:
@@ -86,18 +115,17 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(data)
         return
-    table = Table(title="heald status")
-    for column in ("model", "task", "champion", "stable", "performance", "drift", "quality", "artifact", "open"):
-        table.add_column(column)
+    columns = ("model", "task", "champion", "stable", "performance", "drift", "quality", "artifact", "open")
+    table = Sheet(title="heald status", columns=columns, wrap=frozenset({"drift", "quality"}))
     for m in data["models"]:
-        perf = "-" if m["performance"] is None else f"{m['performance']:.3f}"
+        perf = number(m["performance"], 3)
         if m["performance"] is None and m["accuracy_estimate"] is not None:
-            perf = f"~{m['accuracy_estimate']:.3f} (est.)"
+            perf = f"~{number(m['accuracy_estimate'], 3)} (est.)"
         artifact = {None: "-", True: "ok", False: "[red]BAD[/red]"}[m["artifact_ok"]]
         name = m["model"] + (" (paused)" if m["paused"] else "")
         row = (name, m["task"], _v(m["champion"]), _v(m["stable"]), perf, _drift_cell(m["drift"]))
-        table.add_row(*row, _quality_cell(m["quality"]), artifact, str(m["open_incidents"]))
-    out.print(table)
+        table.add(*row, _quality_cell(m["quality"]), artifact, str(m["open_incidents"]))
+    show(out, table)
 
 
 def _drift_cell(drift: dict[str, Any] | None) -> str:
@@ -147,7 +175,7 @@ def drift(
     if as_json:
         _print_json(data)
         return
-    out.print(drift_table(data, reference.name, current.name))
+    show(out, drift_table(data, reference.name, current.name))
     for problem in data["quality"]:
         out.print(f"[red]quality[/red] {problem['check']}: {problem['detail']}", highlight=False)
     tested = len([c for c in data["columns"] if c["verdict"] in ("drift", "no drift")])
@@ -159,17 +187,16 @@ def drift(
     )
 
 
-def drift_table(data: dict[str, Any], reference: str, current: str) -> Table:
-    table = Table(title=f"drift: {current} against {reference}")
-    for column in ("column", "test", "statistic", "p-value", "effect", "verdict"):
-        table.add_column(column)
+def drift_table(data: dict[str, Any], reference: str, current: str) -> Sheet:
+    columns = ("column", "test", "statistic", "p-value", "effect", "verdict")
+    table = Sheet(title=f"drift: {current} against {reference}", columns=columns)
     for c in data["columns"]:
         verdict = {"drift": "[red]drift[/red]", "no drift": "[green]no drift[/green]"}.get(c["verdict"], c["verdict"])
         name = c["column"] if c["role"] == "feature" else f"({c['column']})"
         effect = f"{c['effect_name']}={c['effect']:.4f}"
         if c["test"] == "ks" and "wasserstein" in c:
             effect += f" W={c['wasserstein']:.4g}"
-        table.add_row(name, c["test"], f"{c['statistic']:.4f}", f"{c['pvalue']:.3g}", effect, verdict)
+        table.add(name, c["test"], f"{c['statistic']:.4f}", f"{c['pvalue']:.3g}", effect, verdict)
     return table
 
 
@@ -194,23 +221,17 @@ def incidents(
     if as_json:
         _print_json(data)
         return
-    out.print(incidents_table(data, width=out.width))
+    show(out, incidents_table(data))
 
 
-def incidents_table(data: list[dict[str, Any]], *, width: int = 200) -> Table:
-    """Incidents as a table; on a narrow terminal the model and summary columns give way to the rest."""
-    wide = width >= 110
-    table = Table(title="incidents", expand=True)
-    columns = ["id", *(["model"] if wide else []), "kind", "status", "opened", "resolved", "actions"]
-    for column in columns:
-        table.add_column(column, no_wrap=True)
-    if wide:
-        table.add_column("summary", ratio=1, overflow="ellipsis", no_wrap=True)
+def incidents_table(data: list[dict[str, Any]]) -> Sheet:
+    """Incidents as a table; every column is kept (on a narrow terminal the actions and summary wrap)."""
+    columns = ("id", "model", "kind", "status", "opened", "resolved", "actions", "summary")
+    table = Sheet(title="incidents", columns=columns, wrap=frozenset({"actions", "summary"}))
     for i in data:
         acts = ", ".join(f"{a['kind']} {_STATE_MARK.get(a['state'], a['state'])}" for a in i["actions"]) or "-"
-        row = [str(i["id"]), *([i["model"]] if wide else []), i["kind"], _status(i["status"])]
-        row += [_t(i["opened_at"]), _t(i["resolved_at"]), acts, *([i["summary"]] if wide else [])]
-        table.add_row(*row)
+        row = (str(i["id"]), i["model"], i["kind"], _status(i["status"]), _t(i["opened_at"]), _t(i["resolved_at"]))
+        table.add(*row, acts, escape(i["summary"]))
     return table
 
 
@@ -222,13 +243,19 @@ def _show_incident(one: dict[str, Any], as_json: bool) -> None:
         _print_json(one)
         return
     out.print(f"[bold]incident #{one['id']}[/bold] {one['model']} {one['kind']} {_status(one['status'])}")
-    out.print(f"  {one['summary']}")
-    table = Table(title="timeline")
-    for column in ("at", "what", "detail"):
-        table.add_column(column)
+    out.print(f"  {escape(one['summary'])}", highlight=False)
+    table = Sheet(title="timeline", columns=("at", "what", "detail"), wrap=frozenset({"detail"}))
     for e in one["timeline"]:
-        table.add_row(_t(e["at"]), e["what"], str(e["detail"])[:90])
-    out.print(table)
+        table.add(_t(e["at"]), e["what"], escape(_detail(e["detail"])))
+    show(out, table)
+
+
+def _detail(detail: Any) -> str:
+    """A timeline entry's detail for people: floats rounded, dicts as ``key=value`` pairs."""
+    detail = rounded(detail)
+    if isinstance(detail, dict):
+        return " ".join(f"{key}={json.dumps(value, default=str)}" for key, value in detail.items())
+    return str(detail)
 
 
 @app.command()
@@ -248,16 +275,15 @@ def models(
     if as_json:
         _print_json(data)
         return
-    table = Table(title="versions")
-    for column in ("model", "version", "aliases", "health", "test metrics", "cv", "created", "by"):
-        table.add_column(column)
+    columns = ("model", "version", "aliases", "health", "test metrics", "cv", "created", "by")
+    table = Sheet(title="versions", columns=columns, wrap=frozenset({"test metrics"}))
     for v in data:
         shown = {k: val for k, val in v["metrics"].items() if not k.startswith("cv_")}
         metrics = " ".join(f"{k}={val:.3f}" for k, val in list(shown.items())[:4])
         cv = v["metrics"]
         cv_text = f"{cv['cv_mean']:.3f}±{cv['cv_std']:.3f}" if "cv_mean" in cv else "-"
         health = v["health"] if v["health"] == "healthy" else f"[red]{v['health']}[/red]"
-        table.add_row(
+        table.add(
             v["model"],
             f"v{v['version']}",
             ",".join(v["aliases"]),
@@ -267,7 +293,7 @@ def models(
             _t(v["created_at"]),
             v["created_by"],
         )
-    out.print(table)
+    show(out, table)
 
 
 @app.command()
@@ -290,12 +316,11 @@ def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
     if as_json:
         _print_json(moves)
         return
-    table = Table(title=f"alias history of {model}")
-    for column in ("at", "alias", "from", "to", "actor", "reason"):
-        table.add_column(column)
+    columns = ("at", "alias", "from", "to", "actor", "reason")
+    table = Sheet(title=f"alias history of {model}", columns=columns, wrap=frozenset({"reason"}))
     for m in moves:
-        table.add_row(_t(m["at"]), m["alias"], _v(m["from"]), _v(m["to"]), m["actor"], m["reason"][:70])
-    out.print(table)
+        table.add(_t(m["at"]), m["alias"], _v(m["from"]), _v(m["to"]), m["actor"], escape(m["reason"]))
+    show(out, table)
 
 
 @app.command()
@@ -323,7 +348,7 @@ def _operator_action(config: Path | None, model: str, kind: ActionKind, reason: 
         done = heald.store.get_action(action.id)
     if done.state is not ActionState.SUCCEEDED:
         raise HealdError(f"{kind.value} of {model} failed: {done.error}")
-    out.print(f"[green]{kind.value} #{done.id} succeeded[/green]: {done.result or ''}")
+    out.print(f"[green]{kind.value} #{done.id} succeeded[/green]: {escape(_detail(done.result or {}))}")
 
 
 @app.command()
@@ -346,6 +371,61 @@ def retrain(
     """Retrain on recent labelled batches; promote only if not worse than the champion."""
     since = datetime.now(UTC) - timedelta(hours=since_hours)
     _operator_action(config, model, ActionKind.RETRAIN, reason, {"since": since.isoformat()})
+
+
+@app.command()
+def promote(
+    model: str,
+    number: Annotated[int, typer.Argument(metavar="VERSION", help="the version number to make champion")],
+    reason: Annotated[str, typer.Option(help="why, for the journal")],
+    force: Annotated[
+        bool, typer.Option("--force", help="a person overrides: promote a version that was rolled back or is unhealthy")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Make a chosen version champion, journaled; refused if its file does not verify, and (unless --force) if
+    it was rolled back or is below its health threshold."""
+    with _heald(config) as heald:
+        target = heald.registry.version(model, number)
+        action = _journal(heald, model, ActionKind.PROMOTE, reason, {"version": number, "force": force})
+        try:
+            _promotable(heald, target.model, target.number, force=force)
+            move = heald.registry.promote(
+                model, number, at=heald.clock.now(), actor="healctl", reason=reason, action_id=action.id
+            )
+        except HealdError as exc:
+            _settle(heald, action, False, str(exc), {"version": number})
+            raise
+        detail = f"champion moved from {_v(move.from_version)} to v{move.to_version}"
+        _settle(heald, action, True, detail, {"from_version": move.from_version, "to_version": move.to_version})
+    out.print(f"[green]promote #{action.id} succeeded[/green]: {model} {detail}", highlight=False)
+
+
+def _promotable(heald: Heald, model: str, number: int, *, force: bool) -> None:
+    """The checks a rollback makes too (the file verifies, nothing rolled back comes back unasked), and health."""
+    version = heald.registry.version(model, number)
+    if heald.store.alias(model, Alias.CHAMPION) == number:
+        raise ActionError(f"{model} v{number} is already the champion")
+    heald.registry.verify(version)
+    if force:
+        return
+    if version.rolled_back_at is not None:
+        raise ActionError(f"{model} v{number} was rolled back on {views.iso(version.rolled_back_at)}; pass --force")
+    if version.health != "healthy":
+        raise ActionError(f"{model} v{number} is {version.health} (below its health threshold); pass --force")
+
+
+@app.command()
+def submit(
+    model: str,
+    file: Annotated[Path, typer.Argument(help="the batch, CSV or Parquet (with the target column if labelled)")],
+    config: ConfigOpt = None,
+) -> None:
+    """Hand a batch to the daemon: copied atomically into the model's landing folder, owned by the service."""
+    with _heald(config) as heald:
+        heald.store.get_model(model)
+        target = landing.submit(file, heald.settings.landing / model)
+    out.print(f"{model}: batch {target.name} waits in {target.parent}; the next tick takes it in", highlight=False)
 
 
 def _control(config: Path | None, model: str, kind: str, reason: str, **extra: Any) -> None:
@@ -413,13 +493,24 @@ def init(
     write_config: Annotated[
         Path | None, typer.Option(help="config file to write for the daemon (default: STATE_DIR/heald.toml)")
     ] = None,
+    accept_unhealthy: Annotated[
+        bool, typer.Option("--accept-unhealthy", help="make v1 champion even below the model's health threshold")
+    ] = False,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a model from your own data: validate, train and evaluate v1, make it champion and stable."""
     with _heald(config) as heald:
         with StageProgress(err if as_json else out, f"init {name}") as progress:
-            created = create(heald, name=name, data=data, target=target, task=task, listener=progress)
+            created = create(
+                heald,
+                name=name,
+                data=data,
+                target=target,
+                task=task,
+                listener=progress,
+                accept_unhealthy=accept_unhealthy,
+            )
         version = created.version
         view = views.version_view(version, heald.store.aliases(name))
         model = heald.store.get_model(name)
@@ -554,22 +645,21 @@ def pipeline_runs(
     if as_json:
         _print_json(data)
         return
-    table = Table(title=f"pipeline runs of {name}")
-    for column in ("id", "status", "trigger", "started", "stages", "version", "error"):
-        table.add_column(column)
+    columns = ("id", "status", "trigger", "started", "stages", "version", "error")
+    table = Sheet(title=f"pipeline runs of {name}", columns=columns, wrap=frozenset({"stages", "error"}))
     for r in data:
         stages = " ".join(f"{s['stage']}:{s['status']}" for s in r["stages"])
         resumed = f" (rerun of #{r['resumed_from']})" if r["resumed_from"] else ""
-        table.add_row(
+        table.add(
             str(r["id"]),
             r["status"] + resumed,
             r["trigger"],
             _t(r["started_at"]),
             stages,
             _v(r["version"]),
-            (r["error"] or "")[:60],
+            escape(r["error"] or ""),
         )
-    out.print(table)
+    show(out, table)
 
 
 def _report_version(view: dict[str, Any], detail: str, as_json: bool) -> None:
@@ -608,11 +698,11 @@ def _status(status: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app and turn heald's own errors into one clear line and exit code 2."""
+    """Entry point: run the app and turn heald's own errors into one clear line and their exit status."""
     try:
         # Standalone mode lets click report usage errors itself (exit 2); our errors surface here.
         app(args=argv, prog_name="healctl")
     except (HealdError, PipelineError) as exc:
         # A message is text, not markup (``[[models]]`` would vanish); soft_wrap keeps it on one line.
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        raise SystemExit(exit_code(exc)) from None

@@ -13,6 +13,7 @@ from typing import Literal
 
 from actuators.alert import AlertActuator
 from actuators.base import ActSettings, Actuator
+from actuators.notify import LogOnly, Notifier, WebhookNotifier, WebhookSettings
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
 from actuators.rerun import RerunActuator
 from actuators.retrain import RetrainActuator
@@ -128,7 +129,7 @@ def build(
         ActionKind.RETRAIN: RetrainActuator(),
         ActionKind.RERUN: RerunActuator(runs_folder(settings), retry=retry_policy(settings)),
         ActionKind.ROLLBACK: RollbackActuator(),
-        ActionKind.ALERT: AlertActuator(),
+        ActionKind.ALERT: AlertActuator(_notifier(settings)),
         ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
     workers = pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler)
@@ -195,6 +196,12 @@ def build(
         ),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
+
+
+def _notifier(settings: Settings) -> Notifier:
+    if not settings.alert_webhook_url:
+        return LogOnly()
+    return WebhookNotifier(WebhookSettings(url=settings.alert_webhook_url, token=settings.alert_webhook_token))
 
 
 def _host_limits(settings: Settings) -> HostLimits:

@@ -116,6 +116,10 @@ class Settings(Strict):
     api_port: int = Field(8377, ge=0, le=65535, description="0 picks a free port (tests)")
     api_token: str = Field("", description="bearer token for state-changing endpoints; empty disables them")
     api_enabled: bool = True
+    alert_webhook_url: str = Field(
+        "", description="POST each alert as JSON here (retried); empty: alerts are log lines"
+    )
+    alert_webhook_token: str = Field("", description="sent as Authorization: Bearer <token> to the webhook")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     drift_threshold: float = Field(0.05, gt=0, lt=1, description="family-wise p-value for drift tests")
     drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
@@ -160,7 +164,7 @@ class Settings(Strict):
     def redacted(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets masked, for `healctl config check`."""
         data = self.model_dump(mode="json")
-        for key in ("api_token",):
+        for key in ("api_token", "alert_webhook_token"):
             if data.get(key):
                 data[key] = "***"
         if "@" in data.get("database_url", "") and ":" in data["database_url"].split("@")[0]:
@@ -249,7 +253,9 @@ def with_model(settings: Settings, entry: ModelSettings) -> dict[str, Any]:
     data = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     data["state_dir"] = str(settings.state_dir.resolve())
     models = [m for m in data.get("models", []) if m["name"] != entry.name]
-    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v != {}}
+    other = {"classification": "min_r2", "regression": "min_accuracy"}.get(entry.task or "")
+    # Only the threshold of the model's task: a classifier's config has no min_r2 to puzzle over.
+    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v != {} and k != other}
     data["models"] = [*models, fresh]
     return data
 

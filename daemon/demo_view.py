@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from daemon import logs, views
+from daemon import logs, output, views
 from daemon.cli import incidents_table
 from daemon.compose import build
 from daemon.demo import Scenario, TickView, demo_settings, run
@@ -45,7 +45,7 @@ def play(state: Path, *, ticks: int, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(incidents, indent=2) + "\n")
         return
-    console.print(incidents_table(incidents, width=console.width))
+    output.show(console, incidents_table(incidents))
     console.print(_summary(summary))
     console.print(f"Inspect it yourself: healctl incidents --config {state / 'heald.toml'}")
 

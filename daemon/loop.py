@@ -238,16 +238,17 @@ class Loop:
                 error=None if done.outcome.ok else done.outcome.detail,
                 result=done.outcome.result,
             )
-            event = "action_succeeded" if done.outcome.ok else "action_failed"
-            emit = log.info if done.outcome.ok else log.error
-            emit(
-                event,
-                model=action.model,
-                incident_id=action.incident_id,
-                action_id=action.id,
-                kind=action.kind.value,
-                detail=done.outcome.detail,
-            )
+            fields = {
+                "model": action.model,
+                "incident_id": action.incident_id,
+                "action_id": action.id,
+                "kind": action.kind.value,
+                "detail": done.outcome.detail,
+            }
+            if done.outcome.ok:
+                log.info("action_succeeded", **fields)
+            else:
+                log.error("action_failed", **fields)
             finished.append(action.id)
         return finished
 

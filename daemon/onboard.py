@@ -10,6 +10,7 @@ the demo uses (a frame instead of a file, no recorded run).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,19 +21,19 @@ import pandas as pd
 from actuators.runs import Recorded, recorded_run, register_run
 from daemon.compose import Heald, model_settings, retry_policy, runs_folder
 from daemon.config import ModelSettings, Settings
-from knowledge.errors import StoreError
+from knowledge.errors import ActionError, StoreError
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import ModelRecord, Task, Version
 from pipeline import ingest
 from pipeline.errors import DataError
-from pipeline.evaluate import HealthThresholds, primary_metric
+from pipeline.evaluate import Evaluation, HealthThresholds, primary_metric
 from pipeline.features import FeatureOptions
 from pipeline.ingest import Kind
 from pipeline.profile import profile_version
 from pipeline.runner import Runner, StageListener
 from pipeline.settings import REFERENCE_ROWS, RunConfig
-from pipeline.stages import standard_stages
+from pipeline.stages import Forest, standard_stages
 from pipeline.train import TrainParams, TuningParams, train
 from pipeline.validate import ValidationPolicy
 
@@ -105,8 +106,14 @@ def create(
     task: Task | None = None,
     actor: str = "healctl",
     listener: StageListener | None = None,
+    accept_unhealthy: bool = False,
 ) -> Created:
-    """Create model ``name`` from the file ``data``: a recorded pipeline run, then v1 as champion and stable."""
+    """Create model ``name`` from the file ``data``: a recorded pipeline run, then v1 as champion and stable.
+
+    A first version below the model's health threshold is refused (``ActionError``, with a threshold the
+    cross-validated score supports) unless ``accept_unhealthy``: serving it would open a performance
+    incident at once that no retrain on the same data could resolve.
+    """
     if heald.store.find_model(name) is not None:
         raise StoreError(f"model {name!r} already exists; use `healctl pipeline run {name}` to train it again")
     now = heald.clock.now()
@@ -122,6 +129,9 @@ def create(
         forward=listener,
     )
     done.run.record.raise_for_failure()
+    evaluation: Evaluation = done.run.value("evaluate")
+    if evaluation.health != "healthy" and not accept_unhealthy:
+        raise ActionError(_unhealthy(name, evaluation, done.run.value("train")))
     info = done.run.value("ingest").info
     features = done.run.value("features").spec.columns
     record = ModelRecord(name=name, task=Task(info.task), target=target, features=features, created_at=now)
@@ -129,6 +139,29 @@ def create(
     version = register_run(heald.registry, done.run, model=name, at=now, created_by=actor, run_id=done.row.id)
     _first(heald.registry, name, version.number, now, actor)
     return Created(version=heald.registry.version(name, version.number), recorded=done)
+
+
+def suggested_floor(forest: Forest, evaluation: Evaluation) -> tuple[str, float]:
+    """A health floor this model meets on data like its training data: the cross-validated mean less two
+    standard deviations (the held-out score less 0.05 without cross-validation), never above the held-out
+    score, rounded down to two decimals."""
+    metric = primary_metric(evaluation.task)
+    held_out = evaluation.metrics.get(metric, 0.0)
+    if forest.cv is not None and forest.cv.metric == metric:
+        floor = min(forest.cv.mean - 2 * forest.cv.std, held_out)
+    else:
+        floor = held_out - 0.05
+    return metric, max(0.0, math.floor(floor * 100) / 100)
+
+
+def _unhealthy(name: str, evaluation: Evaluation, forest: Forest) -> str:
+    metric, floor = suggested_floor(forest, evaluation)
+    key = "min_accuracy" if metric == "accuracy" else "min_r2" if metric == "r2" else f"health.{metric}"
+    why = "; ".join(evaluation.health_reasons) or evaluation.health
+    return (
+        f"model {name!r} v1 is below its health threshold ({why}), so it was not made champion; "
+        f"set `{key} = {floor}` under [[models]] (what cross-validation supports) or pass --accept-unhealthy"
+    )
 
 
 def _first(registry: ModelRegistry, name: str, number: int, now: datetime, actor: str) -> None:

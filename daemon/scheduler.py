@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.schedulers.background import BackgroundScheduler
 
 
 class TickScheduler:
     """Runs ``tick`` every ``seconds`` on a background thread until stopped."""
 
-    def __init__(self, tick: Callable[[], None], seconds: float) -> None:
+    def __init__(
+        self, tick: Callable[[], None], seconds: float, *, on_overlap: Callable[[], None] | None = None
+    ) -> None:
         self._scheduler = BackgroundScheduler(timezone=UTC)
+        if on_overlap is not None:
+            # A run refused because the previous tick is still going is worth counting (a slow loop shows).
+            self._scheduler.add_listener(lambda _event: on_overlap(), EVENT_JOB_MAX_INSTANCES)
         self._job = self._scheduler.add_job(
             tick,
             "interval",

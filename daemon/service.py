@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
@@ -38,6 +39,8 @@ class Service:
     def __init__(self, heald: Heald, config_path: Path | None) -> None:
         self.heald = heald
         self.capture = Capture(heald.settings.landing)
+        self.metrics = Metrics(heald.store, lambda: self.heald.registry, lambda: self.heald.loop.p.intake.health)
+        self.metrics.tick_interval.set(heald.settings.tick_seconds)
         self.config_path = config_path
         self.ticks = 0
         self._stop = threading.Event()
@@ -54,15 +57,19 @@ class Service:
             if self._stop.is_set():
                 return
             self.heartbeat.tick_started()
+            started = time.perf_counter()
             try:
+                self.landing_folders()
                 self._flush_capture()
                 report = self.heald.loop.tick()
             except Exception as exc:  # a failed tick is logged and retried next interval; the daemon stays up
                 log.exception("tick_failed", error=f"{type(exc).__name__}: {exc}")
+                self.metrics.ticks_skipped.labels("failed").inc()
                 self._ping(STATUS=f"last tick failed: {type(exc).__name__}: {exc}"[:240])
                 return
             finally:
                 self.heartbeat.tick_ended()
+            self.metrics.tick_completed(time.perf_counter() - started)
             self.ticks += 1
             self._ping(STATUS=self._status(report.failed))
             log.info(
@@ -74,6 +81,15 @@ class Service:
                 started=report.started,
                 failed=report.failed,
             )
+
+    def landing_folders(self) -> None:
+        """Create ``<data_path>/<model>/`` for every model, so producers have a folder to write to."""
+        for model in self.heald.store.list_models():
+            folder = self.heald.settings.landing / model.name
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # one model's folder must not stop the tick for the others
+                log.warning("landing_folder_failed", model=model.name, folder=str(folder), error=str(exc))
 
     def _flush_capture(self) -> None:
         try:
@@ -117,8 +133,8 @@ class Service:
         settings = self.heald.settings
         if not settings.api_enabled:
             return None
-        metrics = Metrics(self.heald.store, self.heald.registry, lambda: self.heald.loop.p.intake.health)
-        server = ApiServer(create_app(lambda: self.heald, self.capture, metrics), settings.api_host, settings.api_port)
+        app = create_app(lambda: self.heald, self.capture, self.metrics)
+        server = ApiServer(app, settings.api_host, settings.api_port)
         server.start()
         return server
 
@@ -128,9 +144,8 @@ class Service:
             api = self.serve_api()
         except OSError as exc:
             log.error("service_failed", error=str(exc))
-            sys.stderr.write(f"heald: {exc}\n")
             return 1
-        scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds)
+        scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds, on_overlap=self._on_overlap)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
@@ -143,6 +158,7 @@ class Service:
                 notify(RELOADING=1)
                 self.reload()
                 scheduler.reschedule(self.heald.settings.tick_seconds)
+                self.metrics.tick_interval.set(self.heald.settings.tick_seconds)
                 self.heartbeat.interval = self.heald.settings.tick_seconds
                 notify(READY=1)
             self.keep_alive()
@@ -160,6 +176,10 @@ class Service:
         log.info("stop_requested", signal=signal.Signals(signum).name)
         self._stop.set()
 
+    def _on_overlap(self) -> None:
+        self.metrics.ticks_skipped.labels("overlap").inc()
+        log.warning("tick_skipped", reason="the previous tick is still running")
+
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload.set()
 
@@ -170,11 +190,14 @@ def main(argv: list[str] | None = None) -> None:
         "--config", "-c", type=Path, help="config file (default: $HEALD_CONFIG or /etc/heald/heald.toml)"
     )
     parser.add_argument("--once", action="store_true", help="run one tick and exit (for cron or a smoke test)")
+    parser.add_argument("--version", action="version", version=f"heald {version('heald')}")
     args = parser.parse_args(argv)
     try:
         settings = configuration.load(args.config)
     except ConfigError as exc:
-        sys.stderr.write(f"heald: {exc}\n")
+        # Logged like every other line (JSON under systemd, so log-based alerting sees it), on stderr.
+        logs.configure("info", stream=sys.stderr)
+        log.error("config_invalid", error=str(exc))
         raise SystemExit(2) from None
     logs.configure(settings.log_level)
     try:
@@ -182,7 +205,6 @@ def main(argv: list[str] | None = None) -> None:
         service = Service(heald, args.config)
     except HealdError as exc:
         log.error("service_failed", error=str(exc))
-        sys.stderr.write(f"heald: {exc}\n")
         raise SystemExit(1) from None
     if args.once:
         heald.loop.reconcile()

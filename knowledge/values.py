@@ -53,6 +53,7 @@ class ActionKind(StrEnum):
     RETRAIN = "retrain"
     RERUN = "rerun"
     ROLLBACK = "rollback"
+    PROMOTE = "promote"  # only a person promotes a chosen version (healctl promote); the planner never does
     SCALE = "scale"
     ALERT = "alert"
 

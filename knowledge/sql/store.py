@@ -331,6 +331,14 @@ class SqlKnowledgeStore:
             rows = c.execute(q.order_by(t.incidents.c.id.desc()).limit(limit)).all()
         return [_from_row(Incident, r) for r in rows]
 
+    def tally(self, table: str, by: Sequence[str]) -> dict[tuple[str, ...], int]:
+        """How many rows of ``table`` (incidents, actions, batches) hold each combination of ``by``'s values."""
+        source = t.metadata.tables[table]
+        keys = [source.c[name] for name in by]
+        with self.engine.connect() as c:
+            rows = c.execute(select(*keys, func.count()).group_by(*keys)).all()
+        return {tuple(str(v) for v in row[:-1]): int(row[-1]) for row in rows}
+
     # -- actions and their journal ------------------------------------------------------------------
 
     def plan_action(

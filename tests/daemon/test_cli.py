@@ -62,9 +62,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
     ],
 )
 def test_unreachable_or_invalid_database_url(tmp_path: Path, url: str, message: str) -> None:
-    """A database that cannot be reached (or named) is a clear error, with any password masked."""
+    """A database that cannot be reached (or named) is a clear error (exit 1: the store failed)."""
     result = healctl("status", "--config", str(config_file(tmp_path)), env={"HEALD_DATABASE_URL": url})
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -88,9 +88,9 @@ def test_usage_errors_exit_nonzero_without_traceback(tmp_path: Path) -> None:
 
 
 def test_unknown_model_and_incident_are_named(tmp_path: Path) -> None:
-    """Asking about things that do not exist names them."""
+    """Asking about things that do not exist names them, with exit status 3 (not found)."""
     path = str(config_file(tmp_path))
     result = healctl("models", "ghost", "--config", path)
-    assert result.returncode == 2 and "no model named 'ghost'" in result.stderr
+    assert result.returncode == 3 and "no model named 'ghost'" in result.stderr
     result = healctl("incidents", "42", "--config", path)
-    assert result.returncode == 2 and "no incident 42" in result.stderr
+    assert result.returncode == 3 and "no incident 42" in result.stderr

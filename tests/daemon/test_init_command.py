@@ -30,7 +30,7 @@ def test_init_creates_a_champion_whose_test_metrics_are_printed_and_stored(
 ) -> None:
     """v1 is champion and stable; its test metrics, CV spread and health are printed and in the registry."""
     path: Path = request.getfixturevalue(data)
-    result = healctl("init", "--name", "m", "--data", str(path), "--target", target)
+    result = healctl("init", "--name", "m", "--data", str(path), "--target", target, "--accept-unhealthy")
     assert result.code == 0, result.text
     assert "model m created: v1 champion and stable" in result.text and f"{metric} = " in result.text
     store = store_of(config_file)
@@ -76,7 +76,10 @@ def test_init_refuses_to_overwrite_a_config_a_person_wrote(healctl: Cli, mixed_c
 
 def test_models_lists_metrics_aliases_and_health(healctl: Cli, diabetes_csv: Path) -> None:
     """`healctl models --json` shows each version's metrics, aliases, health and evaluation details."""
-    assert healctl("init", "--name", "d", "--data", str(diabetes_csv), "--target", "target").code == 0
+    assert (
+        healctl("init", "--name", "d", "--data", str(diabetes_csv), "--target", "target", "--accept-unhealthy").code
+        == 0
+    )
     result = healctl("models", "d", "--json")
     [version] = json.loads(result.stdout)
     assert version["aliases"] == ["champion", "stable"]

@@ -52,12 +52,12 @@ def test_pipeline_run_on_drifted_data_fails_validation_and_is_recorded(
     words: str,
 ) -> None:
     """A training file whose columns are not the model's (missing, extra or retyped) stops at validate:
-    exit 2 with the reason, a failed run and a failed action."""
+    exit 1 (the run failed) with the reason, a failed run and a failed action."""
     assert healctl("init", "--name", "churn", "--data", str(mixed_csv), "--target", "churned").code == 0
     drifted = tmp_path / "drifted.csv"
     drift(mixed_frame()).to_csv(drifted, index=False)
     result = healctl("pipeline", "run", "churn", "--data", str(drifted))
-    assert result.code == 2 and "failed at validate" in result.text and words in result.text, result.text
+    assert result.code == 1 and "failed at validate" in result.text and words in result.text, result.text
     assert "pipeline rerun churn" in result.text
     store = SqlKnowledgeStore.open(configuration.load(config_file).database)
     try:

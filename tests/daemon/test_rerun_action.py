@@ -71,7 +71,7 @@ def test_healctl_pipeline_rerun_reuses_the_stages_before_the_failure(
     [action] = heald.store.actions(model="churn", kind=ActionKind.RERUN)
     assert action.state is ActionState.SUCCEEDED and action.actor == "healctl"
     again = healctl("pipeline", "rerun", "churn")
-    assert again.code == 2 and "no failed pipeline run" in again.text
+    assert again.code == 1 and "no failed pipeline run" in again.text
 
 
 def test_the_loop_answers_a_failed_run_with_a_rerun_and_resolves(heald: Heald, mixed_csv: Path) -> None:
