@@ -3,7 +3,9 @@
 Signals: SIGHUP reloads the config (a bad new config is logged and the old one kept); SIGTERM and SIGINT
 stop new actions, let the tick in progress finish, wait for running actions, and exit 0. Under systemd
 (Type=notify) it reports READY=1 after the store is open and migrated, WATCHDOG=1 after each completed
-tick, and a one-line STATUS. Exit code 2 means a configuration error (systemd should not restart on it).
+tick, and a one-line STATUS. Every start-up failure (a bad config, a store that cannot be opened or is not
+heald's, a state folder that cannot be created, a port taken) is one line on stderr and exit status 2, which
+systemd should not restart on; a traceback is a bug.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class Service:
         except OSError as exc:
             log.error("service_failed", error=str(exc))
             sys.stderr.write(f"heald: {exc}\n")
-            return 1
+            return 2
         scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -127,6 +129,12 @@ class Service:
         self._reload.set()
 
 
+def _one_line(exc: Exception) -> str:
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+    return "; ".join(" ".join(line.split()) for line in f"{text}{where}".splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="heald", description="The self-healing MLOps daemon.")
     parser.add_argument(
@@ -137,16 +145,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = configuration.load(args.config)
     except ConfigError as exc:
-        sys.stderr.write(f"heald: {exc}\n")
+        sys.stderr.write(f"heald: {_one_line(exc)}\n")
         raise SystemExit(2) from None
     logs.configure(settings.log_level)
+    configuration.warn_ignored(settings, log)
     try:
         heald = build(settings)
         service = Service(heald, args.config)
-    except HealdError as exc:
+    except (HealdError, OSError) as exc:
         log.error("service_failed", error=str(exc))
-        sys.stderr.write(f"heald: {exc}\n")
-        raise SystemExit(1) from None
+        sys.stderr.write(f"heald: {_one_line(exc)}\n")
+        raise SystemExit(2) from None
     if args.once:
         heald.loop.reconcile()
         service.tick()
