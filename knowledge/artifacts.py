@@ -71,6 +71,8 @@ class ArtifactStore:
     def load_model(self, relpath: str, sha256: str) -> Any:
         """Load a model file after checking its sha256 and that it needs only trusted types."""
         data = self.read_verified(relpath, sha256)
+        if not data:
+            raise ArtifactError(f"model file {relpath} is empty (0 bytes)")
         try:
             wanted = set(get_untrusted_types(data=data))
         except Exception as exc:  # BadZipFile, KeyError, JSON errors...: not a skops archive, whatever the cause

@@ -93,7 +93,7 @@ def _sqlite_file(path: Path) -> None:
     try:
         with path.open("rb") as fh:
             head = fh.read(len(SQLITE_MAGIC))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _create_sqlite(path)
         return
     except IsADirectoryError:
@@ -107,6 +107,29 @@ def _sqlite_file(path: Path) -> None:
         )
     if head != SQLITE_MAGIC:
         raise StoreError(f"database file {path} is not an SQLite database (it starts with {head[:8]!r})")
+    _refuse_foreign(path)
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Look read-only, before heald's pragmas change the file: tables but no heald schema means another program's."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"database file {path} cannot be opened: {exc}") from None
+    _check_tables(tables, str(path))
+
+
+def _check_tables(tables: set[str], where: str) -> None:
+    if tables and "alembic_version" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreError(
+            f"the database at {where} holds tables that are not heald's ({shown}); "
+            "point database_url at an empty database or one heald created"
+        )
 
 
 def _create_sqlite(path: Path) -> None:
@@ -134,13 +157,7 @@ def migrate(engine: Engine) -> None:
     where = safe_url(engine.url.render_as_string(hide_password=False))
     try:
         with engine.begin() as conn:
-            tables = set(inspect(conn).get_table_names())
-            if tables and "alembic_version" not in tables:
-                shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-                raise StoreError(
-                    f"the database at {where} holds tables that are not heald's ({shown}); "
-                    "point database_url at an empty database or one heald created"
-                )
+            _check_tables(set(inspect(conn).get_table_names()), where)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except CommandError as exc:
