@@ -2,9 +2,10 @@
 
 Predictions are answered by the model's champion (loaded once per version, after its sha256 matched) and
 the served rows are captured for the loop without slowing the request. Endpoints that change state need
-the API token (``Authorization: Bearer <api_token>``); with no token configured they are refused. The
-server binds to ``api_host`` (127.0.0.1 by default). This module is heald's only importer of FastAPI and
-uvicorn.
+the API token (``Authorization: Bearer <api_token>``, exactly); with no token configured they are refused.
+A body over ``api_max_bytes`` or more rows than ``api_max_rows`` get 413; a null, NaN or wrongly typed
+feature gets 422 naming the row and feature (daemon/payloads.py). The server binds to ``api_host``
+(127.0.0.1 by default). This module is heald's only importer of FastAPI and uvicorn.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from daemon.capture import Capture
 from daemon.compose import Heald
 from daemon.logs import get
 from daemon.metrics import CONTENT_TYPE, Metrics
+from daemon.payloads import BodyLimit, row_problems, summary
 from knowledge.errors import ArtifactError, NotFoundError
 
 log = get("heald.api")
@@ -34,7 +36,8 @@ MAX_ROWS = 10_000
 
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS, description="feature rows")
+    # The row limit is api_max_rows, checked in the endpoint (413), since it comes from the config.
+    rows: list[dict[str, Any]] = Field(min_length=1, description="feature rows")
 
 
 class FeedbackRequest(BaseModel):
@@ -47,6 +50,7 @@ def create_app(current: Callable[[], Heald], capture: Capture, metrics: Metrics)
     # The interactive /docs and /redoc pages load their scripts from a public CDN: blank on an offline
     # server, so they are off; /openapi.json still describes the API.
     app = FastAPI(title="heald", summary="The self-healing MLOps daemon's API.", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyLimit, limit=lambda: current().settings.api_max_bytes)
     _health_routes(app, current, metrics)
     _read_routes(app, current)
     _page_routes(app, current)
@@ -143,14 +147,24 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
         expected = current().settings.api_token
         if not expected:
             raise HTTPException(403, "state-changing endpoints are disabled: set api_token in the config")
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not secrets.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(401, "missing or wrong API token (Authorization: Bearer <api_token>)")
+        # Exactly "Bearer <token>" (the scheme is case-insensitive, RFC 7235); a bare token is refused.
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(
+                401,
+                "missing or wrong API token (Authorization: Bearer <api_token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @app.post("/models/{name}/predict")
     def predict(name: str, body: PredictRequest) -> dict[str, Any]:
         started = time.perf_counter()
         heald = current()
+        if len(body.rows) > heald.settings.api_max_rows:
+            metrics.rejected.labels("predict").inc()
+            raise HTTPException(
+                413, f"{len(body.rows)} rows: the limit is api_max_rows = {heald.settings.api_max_rows}"
+            )
         model = _found(lambda: heald.store.get_model(name))
         missing = sorted({f for f in model.features if any(f not in row for row in body.rows)})
         if missing:
@@ -159,6 +173,11 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
         champion = heald.registry.champion(name)
         if champion is None:
             raise HTTPException(503, f"model {name!r} has no champion")
+        kinds = {c: str(p.get("kind")) for c, p in champion.profile.get("columns", {}).items() if isinstance(p, dict)}
+        problems = row_problems(body.rows, model.features, kinds)
+        if problems:
+            metrics.rejected.labels("predict").inc()
+            raise HTTPException(422, summary(problems))
         try:
             estimator = heald.registry.load(champion)
             predicted = estimator.predict(pd.DataFrame(body.rows)[list(model.features)])

@@ -87,6 +87,7 @@ def _print_json(data: Any) -> None:
 def _heald(config: Path | None) -> Iterator[Heald]:
     settings = configuration.load(config)
     logs.configure(settings.log_level, stream=sys.stderr)
+    configuration.warn_ignored(settings, logs.get("healctl"))
     heald = build(settings, pool="inline")
     try:
         yield heald
@@ -500,6 +501,7 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a model from your own data: validate, train and evaluate v1, make it champion and stable."""
+    configuration.check_model_name(name)  # before anything is trained: the name becomes a folder
     with _heald(config) as heald:
         with StageProgress(err if as_json else out, f"init {name}") as progress:
             created = create(
@@ -702,7 +704,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # Standalone mode lets click report usage errors itself (exit 2); our errors surface here.
         app(args=argv, prog_name="healctl")
-    except (HealdError, PipelineError) as exc:
+    except (HealdError, PipelineError, OSError) as exc:
         # A message is text, not markup (``[[models]]`` would vanish); soft_wrap keeps it on one line.
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        one_line = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        err.print(f"[red]error:[/red] {escape(one_line)}", highlight=False, soft_wrap=True)
         raise SystemExit(exit_code(exc)) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,6 +117,10 @@ class Settings(Strict):
     api_port: int = Field(8377, ge=0, le=65535, description="0 picks a free port (tests)")
     api_token: str = Field("", description="bearer token for state-changing endpoints; empty disables them")
     api_enabled: bool = True
+    api_max_rows: int = Field(10_000, ge=1, le=1_000_000, description="rows in one request; more is refused (413)")
+    api_max_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="bytes in one request body; more is refused (413) before parsing"
+    )
     alert_webhook_url: str = Field(
         "", description="POST each alert as JSON here (retried); empty: alerts are log lines"
     )
@@ -134,6 +139,7 @@ class Settings(Strict):
     monitor: Monitor = Monitor()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
+    ignored_env: tuple[str, ...] = Field((), exclude=True, description="unknown HEALD_* variables, warned about")
 
     @model_validator(mode="after")
     def _unique_models(self) -> Settings:
@@ -174,7 +180,11 @@ class Settings(Strict):
 
 
 def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, merge and validate the settings; raise ``ConfigError`` naming the key, value and file."""
+    """Read, merge and validate the settings; raise ``ConfigError`` naming the key (or variable), value and file.
+
+    Unknown keys in the file are errors; unknown ``HEALD_*`` variables are not (a shell or a unit may carry
+    variables meant for another tool or version), so they are ignored and listed in ``ignored_env``.
+    """
     environ = os.environ if environ is None else environ
     if path is None and environ.get("HEALD_CONFIG"):
         path = Path(environ["HEALD_CONFIG"])
@@ -182,11 +192,12 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         path = next((p for p in DEFAULT_PATHS if p.exists()), None)
     raw = _read(path) if path is not None else {}
     source = str(path) if path is not None else "<defaults>"
-    merged = _overlay(raw, _from_env(environ))
+    overrides, variables, ignored = from_env(environ)
+    merged = _overlay(raw, overrides)
     try:
-        return Settings.model_validate({**merged, "source": source})
+        return Settings.model_validate({**merged, "source": source, "ignored_env": ignored})
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, source, merged)) from None
+        raise ConfigError(_explain(exc, source, merged, variables)) from None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -202,18 +213,57 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``HEALD_API_PORT=9000`` -> {"api_port": "9000"}; ``HEALD_POLICY__WINDOW=5`` -> {"policy": {...}}."""
+EnvOverrides = tuple[dict[str, Any], dict[tuple[str, ...], str], tuple[str, ...]]
+
+
+def from_env(environ: Mapping[str, str]) -> EnvOverrides:
+    """The ``HEALD_*`` overrides: ``HEALD_API_PORT=9000`` -> {"api_port": "9000"}, ``HEALD_POLICY__WINDOW=5``
+    -> {"policy": {"window": "5"}}; with the variable behind each key path, and the names that match no key."""
     out: dict[str, Any] = {}
-    for name, value in environ.items():
+    variables: dict[tuple[str, ...], str] = {}
+    ignored: list[str] = []
+    for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or name == "HEALD_CONFIG":
             continue
-        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        keys = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        if not _known(Settings, keys):
+            ignored.append(name)
+            continue
         node = out
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = _env_value(value)
-    return out
+        variables[keys] = name
+    return out, variables, tuple(ignored)
+
+
+def warn_ignored(settings: Settings, log: Any) -> None:
+    """Log each unknown ``HEALD_*`` variable by name (called once logging is configured)."""
+    for name in settings.ignored_env:
+        log.warning("config_env_ignored", variable=name, reason=f"{name} matches no setting; it is ignored")
+
+
+MODEL_NAME = re.compile(ModelSettings.model_fields["name"].metadata[0].pattern)
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a model name that could not be written to the config or used as a folder name."""
+    if not MODEL_NAME.fullmatch(name):
+        raise ConfigError(
+            f"model name {name!r} is invalid: use 1 to 64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def _known(model: type[BaseModel], keys: tuple[str, ...]) -> bool:
+    """Whether ``keys`` names a setting: a field, or a field of a nested table (``policy``, ``monitor``...)."""
+    field = model.model_fields.get(keys[0])
+    if field is None or keys[0] in ("source", "ignored_env"):
+        return False
+    if len(keys) == 1:
+        return True
+    nested = field.annotation
+    return isinstance(nested, type) and issubclass(nested, BaseModel) and _known(nested, keys[1:])
 
 
 def _env_value(value: str) -> Any:
@@ -236,16 +286,34 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _explain(exc: ValidationError, source: str, data: Mapping[str, Any]) -> str:
+def _explain(
+    exc: ValidationError, source: str, data: Mapping[str, Any], variables: Mapping[tuple[str, ...], str] | None = None
+) -> str:
     lines = []
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        variable = _variable(error["loc"], variables or {})
+        if variable is not None:
+            # The bad value came from the environment: name the variable, not the file, or no one finds it.
+            lines.append(
+                f"environment variable {variable} (over {source}): key '{key}' = {error['input']!r}: {error['msg']}"
+            )
+            continue
         if error["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{key}'")
             continue
         shown = f" = {error['input']!r}" if error["type"] != "missing" and not isinstance(error["input"], dict) else ""
         lines.append(f"{source}: key '{key}'{shown}: {error['msg']}")
     return "\n".join(lines)
+
+
+def _variable(loc: tuple[int | str, ...], variables: Mapping[tuple[str, ...], str]) -> str | None:
+    """The ``HEALD_*`` variable that set the value at ``loc`` (or a table holding it, e.g. HEALD_MODELS)."""
+    parts = tuple(str(part) for part in loc)
+    for size in range(len(parts), 0, -1):
+        if parts[:size] in variables:
+            return variables[parts[:size]]
+    return None
 
 
 def with_model(settings: Settings, entry: ModelSettings) -> dict[str, Any]:
@@ -273,7 +341,11 @@ def write(path: Path, data: dict[str, Any]) -> None:
         Settings.model_validate({**data, "source": str(path)})
     except ValidationError as exc:
         raise ConfigError(_explain(exc, str(path), data)) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(GENERATED + tomli_w.dumps(data), encoding="utf-8")
+    # The file may hold api_token: readable by its owner only, from the moment it exists.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(GENERATED + tomli_w.dumps(data))
+    tmp.chmod(0o600)  # an older tmp left by a crash keeps its mode through O_TRUNC
     tmp.replace(path)

@@ -4,8 +4,9 @@ Signals: SIGHUP reloads the config (a bad new config is logged and the old one k
 stop new actions, let the tick in progress finish, wait for running actions, and exit 0. Under systemd
 (Type=notify) it reports READY=1 after the store is open and migrated, WATCHDOG=1 while the loop makes
 progress (after each tick, and between ticks unless one hangs: ``daemon.heartbeat``), and a one-line STATUS
-that also says when intake is paused by a full disk. Exit code 2 means a configuration error (systemd should
-not restart on it).
+that also says when intake is paused by a full disk. Every start-up failure (a bad config, a store that cannot
+be opened or is not heald's, a state folder that cannot be created, a port taken) is one line on stderr and
+exit status 2, which systemd should not restart on; a traceback is a bug.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class Service:
             api = self.serve_api()
         except OSError as exc:
             log.error("service_failed", error=str(exc))
-            return 1
+            sys.stderr.write(f"heald: {_one_line(exc)}\n")
+            return 2
         scheduler = TickScheduler(self.tick, self.heald.settings.tick_seconds, on_overlap=self._on_overlap)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -184,6 +186,12 @@ class Service:
         self._reload.set()
 
 
+def _one_line(exc: Exception) -> str:
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = f" {exc.filename}" if isinstance(exc, OSError) and exc.filename else ""
+    return "; ".join(" ".join(line.split()) for line in f"{text}{where}".splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="heald", description="The self-healing MLOps daemon.")
     parser.add_argument(
@@ -195,17 +203,19 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = configuration.load(args.config)
     except ConfigError as exc:
-        # Logged like every other line (JSON under systemd, so log-based alerting sees it), on stderr.
+        # One JSON line on stderr, like every other line (log-based alerting sees it), and exit status 2.
         logs.configure("info", stream=sys.stderr)
-        log.error("config_invalid", error=str(exc))
+        log.error("config_invalid", error=_one_line(exc))
         raise SystemExit(2) from None
     logs.configure(settings.log_level)
+    configuration.warn_ignored(settings, log)
     try:
         heald = build(settings)
         service = Service(heald, args.config)
-    except HealdError as exc:
+    except (HealdError, OSError) as exc:
         log.error("service_failed", error=str(exc))
-        raise SystemExit(1) from None
+        sys.stderr.write(f"heald: {_one_line(exc)}\n")
+        raise SystemExit(2) from None
     if args.once:
         heald.loop.reconcile()
         service.tick()

@@ -2,7 +2,9 @@
 
 Model files are code: skops refuses to build any type it was not told to trust, and heald trusts only the
 short list below (what a scikit-learn pipeline of heald's own needs). A file that fails its checksum or
-asks for another type raises ``ArtifactError`` and is never loaded.
+asks for another type raises ``ArtifactError`` and is never loaded; so does a file whose checksum matches
+but which is not a skops archive at all (it was registered damaged): damaged is damaged, whatever the cause.
+Files and folders are created readable by their owner only (0600 and 0700), with or without systemd.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ def sha256_bytes(data: bytes) -> str:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` holds either the old content or all of the new, even on a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -69,7 +71,14 @@ class ArtifactStore:
     def load_model(self, relpath: str, sha256: str) -> Any:
         """Load a model file after checking its sha256 and that it needs only trusted types."""
         data = self.read_verified(relpath, sha256)
-        wanted = set(get_untrusted_types(data=data))
+        if not data:
+            raise ArtifactError(f"model file {relpath} is empty (0 bytes)")
+        try:
+            wanted = set(get_untrusted_types(data=data))
+        except Exception as exc:  # BadZipFile, KeyError, JSON errors...: not a skops archive, whatever the cause
+            raise ArtifactError(
+                f"model file {relpath} matches its checksum but is not a skops model ({type(exc).__name__}: {exc})"
+            ) from exc
         refused = wanted - TRUSTED_TYPES
         if refused:
             raise ArtifactError(f"model file {relpath} asks for untrusted types {sorted(refused)}")

@@ -3,11 +3,16 @@
 It keeps the registry's promises: an artifact is on disk (fsynced and renamed) before the row naming it
 commits; a promotion moves the alias, writes its history and the action journal in one transaction; a
 load checks the sha256 first; a version that was rolled back is never promoted again without a person.
+
+Loaded estimators are cached by (model, version, sha256), but only those serving and rollback need (the
+versions an alias names) plus the one used last: a daemon that retrains for years holds a few models in
+memory per model, not every version it ever loaded.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -29,6 +34,7 @@ class ModelRegistry:
         self.store = store
         self.artifacts = artifacts
         self._cache: dict[tuple[str, int, str], Any] = {}
+        self._cache_lock = threading.Lock()  # the API's threads and the loop share the cache
 
     def register(
         self,
@@ -64,8 +70,9 @@ class ModelRegistry:
             created_by=created_by,
             created_at=at,
         )
-        self._cache[(model, number, sha)] = estimator
-        return self.store.add_version(version)
+        registered = self.store.add_version(version)
+        self._remember((model, number, sha), estimator)
+        return registered
 
     def version(self, model: str, number: int) -> Version:
         return self.store.get_version(model, number)
@@ -77,9 +84,25 @@ class ModelRegistry:
     def load(self, version: Version) -> Any:
         """The estimator of ``version``, verified against its sha256 (cached by checksum afterwards)."""
         key = (version.model, version.number, version.sha256)
-        if key not in self._cache:
-            self._cache[key] = self.artifacts.load_model(version.artifact, version.sha256)
-        return self._cache[key]
+        if key in self._cache:
+            return self._cache[key]
+        estimator = self.artifacts.load_model(version.artifact, version.sha256)
+        self._remember(key, estimator)  # pruning on a miss only: a served request costs no extra query
+        return estimator
+
+    def cached(self) -> list[tuple[str, int]]:
+        """The (model, version) pairs whose estimators are held in memory (for tests and the memory bench)."""
+        with self._cache_lock:
+            return sorted((model, number) for model, number, _ in self._cache)
+
+    def _remember(self, key: tuple[str, int, str], estimator: Any) -> None:
+        """Cache ``key`` and drop the model's other versions that no alias names."""
+        model = key[0]
+        keep = set(self.store.aliases(model).values()) | {key[1]}
+        with self._cache_lock:
+            for old in [k for k in self._cache if k[0] == model and k[1] not in keep]:
+                del self._cache[old]
+            self._cache[key] = estimator
 
     def cached(self, version: Version) -> bool:
         """Whether this process holds ``version`` loaded in memory (it keeps serving it if the file breaks)."""

@@ -83,6 +83,9 @@ def to_numbers(series: pd.Series[Any]) -> pd.Series[Any]:
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) == 0:
+        # Every value is missing (a served row with a null feature): all NaN, nothing to index into.
+        return pd.Series(np.nan, index=series.index, name=series.name, dtype="float64")
     parsed = parse_plain(np.asarray(uniques, dtype=object))
     result = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.nan)
     return pd.Series(result, index=series.index, name=series.name, dtype="float64")

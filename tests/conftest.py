@@ -19,14 +19,27 @@ from sqlalchemy import create_engine, text
 
 from daemon.cli import main
 from daemon.compose import Heald, build
-from daemon.config import ModelSettings, Policy, Settings
+from daemon.config import ENV_PREFIX, ModelSettings, Policy, Settings
 from daemon.onboard import onboard
 from knowledge.clock import ManualClock
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Version
 from pipeline.train import TrainParams
+from sensors import host
 from tests import postgres
 from tests.sensing import MODEL, TARGET, quiet_settings, shop_rows
+
+CALM_HOST = {"cpu_percent": 5.0, "memory_percent": 30.0, "disk_percent": 30.0, "load_per_cpu": 0.1, "rss_mb": 200.0}
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs as on a quiet machine with a clean environment: the caller's HEALD_* variables are
+    removed (a developer's shell must not change a verdict), and the host sensor reads a calm host instead of
+    the real load of a shared machine. A test about either sets them itself."""
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(host, "read_host", lambda _disk, _process: dict(CALM_HOST))
 
 
 @pytest.fixture(scope="session")

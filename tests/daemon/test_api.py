@@ -73,7 +73,7 @@ def test_predict_serves_the_champion_and_captures_rows(api: tuple[httpx.Client, 
         ({"rows": [{"a": 1.0, "c": "red"}]}, 422, "rows lack feature columns ['b']"),
         ({"rows": []}, 422, "at least 1 item"),
         ({"rowz": []}, 422, "Field required"),
-        ({"rows": [{"a": "high", "b": 1.0, "c": "red"}]}, 422, "rows cannot be predicted"),
+        ({"rows": [{"a": "high", "b": 1.0, "c": "red"}]}, 422, "feature 'a' = 'high' is text"),
     ],
 )
 def test_bad_predict_payloads_are_refused_by_name(

@@ -62,9 +62,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
     ],
 )
 def test_unreachable_or_invalid_database_url(tmp_path: Path, url: str, message: str) -> None:
-    """A database that cannot be reached (or named) is a clear error (exit 1: the store failed)."""
+    """A database that cannot be reached (or named) is a clear error (exit 2: heald cannot start on it)."""
     result = healctl("status", "--config", str(config_file(tmp_path)), env={"HEALD_DATABASE_URL": url})
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
