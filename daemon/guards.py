@@ -75,10 +75,18 @@ class Evidence:
 
 
 def busy(
-    store: SqlKnowledgeStore, evidence: Evidence, model: str, verify_within: int, now: datetime, *, settling: bool
+    store: SqlKnowledgeStore,
+    evidence: Evidence,
+    model: str,
+    verify_within: int,
+    now: datetime,
+    *,
+    only: int | None = None,
 ) -> bool:
-    """One remedy at a time per model: wait while one runs or (``settling``) its effect has not had the evidence
-    to show. An urgent rule does not wait for a settling effect: undoing a harm or an emergency comes first.
+    """One remedy at a time per model: wait while one runs or its effect has not had the evidence to show.
+
+    An urgent rule waits only for the effect of its own incident's remedy (``only``): undoing a harm or an
+    emergency does not wait for another incident's remedy to settle.
 
     Symptoms of one cause often come together (a drift and the performance drop it causes); acting on each
     at once would fight (a rollback undoing the retrain that fixed both). Level-triggered, the next decision
@@ -91,7 +99,7 @@ def busy(
         if action.state in (ActionState.PLANNED, ActionState.RUNNING):
             return True
         waiting = (
-            settling
+            (only is None or action.incident_id == only)
             and action.state is ActionState.SUCCEEDED
             and action.outcome is None
             and action.finished_at is not None

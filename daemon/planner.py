@@ -137,7 +137,8 @@ class Planner:
         """What to do about ``incident`` now; None when an action is under way or a person has it."""
         s = self.settings
         rule = self.rules[incident.kind]
-        if guards.busy(self.store, self.evidence, model.name, s.verify_within, now, settling=not rule.urgent):
+        only = incident.id if rule.urgent else None
+        if guards.busy(self.store, self.evidence, model.name, s.verify_within, now, only=only):
             return None
         if incident.status is IncidentStatus.ESCALATED:
             return None
