@@ -63,7 +63,8 @@ def timeline(store: SqlKnowledgeStore, incident_id: int) -> list[dict[str, Any]]
         events.append({"at": s.at, "what": "symptom", "detail": s.summary})
     for d in store.decisions(incident_id=incident_id):
         chosen = d.chosen or "wait"
-        events.append({"at": d.at, "what": f"decision: {chosen}", "detail": d.reason})
+        by = f" (by {d.decided_by})" if d.decided_by else ""
+        events.append({"at": d.at, "what": f"decision: {chosen}{by}", "detail": d.reason})
     for a in store.actions(incident_id=incident_id):
         for e in store.action_events(a.id):
             events.append(

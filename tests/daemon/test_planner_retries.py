@@ -331,7 +331,8 @@ def test_drift_that_labels_show_harmless_waits(world: World) -> None:
     dropped = world.symptom(SymptomKind.PERFORMANCE_DROP, 3, version=1, first=2)
     deferred = world.plan(incident, 3)
     assert (
-        deferred.chosen is None and deferred.reason == f"waiting: performance_drop incident #{dropped.id} carries the remedy"
+        deferred.chosen is None
+        and deferred.reason == f"waiting: performance_drop incident #{dropped.id} carries the remedy"
     )
     acted = world.plan(dropped, 3)
     assert acted.chosen is not None and acted.chosen.kind is ActionKind.RETRAIN
