@@ -5,7 +5,6 @@ decision to wait names the guard that made it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
