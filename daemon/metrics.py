@@ -41,15 +41,21 @@ class StoreCollector(Collector):
         drift = GaugeMetricFamily(
             "heald_drift_share", "Share of features drifted in the latest check", labels=["model"]
         )
+        memory = GaugeMetricFamily(
+            "heald_serving_from_memory",
+            "1 while the champion serves only from memory: its file no longer verifies",
+            labels=["model"],
+        )
         for model in self.store.list_models():
             version = self.registry.champion(model.name)
             if version is not None:
                 champion.add_metric([model.name], version.number)
+                memory.add_metric([model.name], float(self.registry.in_memory_only(version)))
             for family, metric in ((performance, "performance"), (drift, "drift_share")):
                 latest = self.store.observations(model.name, metric=metric, limit=1)
                 if latest:
                     family.add_metric([model.name], latest[0].value)
-        yield from (champion, performance, drift)
+        yield from (champion, performance, drift, memory)
 
 
 class Metrics:
