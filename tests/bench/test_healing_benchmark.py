@@ -98,6 +98,10 @@ def test_a_fault_whose_prerequisite_is_missing_is_reported_pending(tmp_path: Pat
         name = "needs-a-part"
         description = "a fault whose part is not built yet"
         fallback = False
+        drift = False
+        label_delay = 0
+        within = 3
+        after = 8
 
         def missing(self) -> str | None:
             return "pending: the part is not in this tree"
@@ -108,8 +112,7 @@ def test_a_fault_whose_prerequisite_is_missing_is_reported_pending(tmp_path: Pat
         def recovered(self, system: replay.HealdSystem) -> bool:
             raise AssertionError("a pending fault is never watched")
 
-    steady = faults.steady(streams.TINY, seed=1)
-    result = faults.run(Unwired(), steady, tmp_path / "state", replay.Knobs(), seed=1)
+    result = faults.run(Unwired(), streams.TINY, tmp_path / "state", seed=1)
     assert result.status == "pending" and result.note == "pending: the part is not in this tree"
     assert not (tmp_path / "state").exists()
     assert result.as_row()["fault"] == "needs-a-part"
