@@ -131,11 +131,29 @@ class ModelRegistry:
             if self.verifies(version):
                 yield version
 
-    def rollback(self, model: str, *, at: datetime, actor: str, reason: str, action_id: int | None = None) -> AliasMove:
-        """Point the champion at the newest stable version that verifies; mark the old one rolled back."""
-        target = next(self.rollback_targets(model), None)
+    def rollback(
+        self,
+        model: str,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str,
+        action_id: int | None = None,
+        to: int | None = None,
+    ) -> AliasMove:
+        """Point the champion at ``to`` (default: the newest stable version that verifies); mark the old one
+        rolled back, so it is never promoted again without a person.
+
+        ``to`` undoes a harmful promotion: the version it replaced need not be stable yet, but it must verify
+        and never have been rolled back itself.
+        """
+        target = next(self.rollback_targets(model), None) if to is None else self.store.get_version(model, to)
         if target is None:
             raise ActionError(f"model {model!r} has no stable version that verifies to roll back to")
+        if to is not None:
+            if target.rolled_back_at is not None:
+                raise ActionError(f"{model} v{to} was rolled back before; only an operator may bring it back")
+            self.verify(target)
         current = self.store.alias(model, Alias.CHAMPION)
         return self.store.move_alias(
             model,
