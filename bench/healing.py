@@ -49,6 +49,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md, plots/ and the snippet go")
     parser.add_argument("--seed", type=int, default=42, help="the first seed; the others follow it")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per stream (default 3; 1 with --tiny)")
+    parser.add_argument("--fault-seeds", type=int, default=None, help="seeds per fault (default: as --seeds)")
+    parser.add_argument(
+        "--hourly-streams", default="all", help="streams of the 1 h tick check: comma-separated names, or 'all'"
+    )
     parser.add_argument(
         "--tick-seconds", type=float, default=DEFAULT_TICK, help="simulated seconds per tick (default: shipped)"
     )
@@ -83,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     fault_names = chosen(args.faults, [f.name for f in faultbook.FAULTS], "fault")
     seeds = [args.seed + k for k in range(args.seeds or (1 if args.tiny else 3))]
     hourly = (args.hourly_check or ("off" if args.tiny else "on")) == "on" and args.tick_seconds != HOURLY
+    hourly_names = set(chosen(args.hourly_streams, names, "stream")) if hourly else set()
+    fault_seeds = seeds[: args.fault_seeds] if args.fault_seeds else seeds
     systems = {"heald", "static", "scheduled", "oracle"} | (set() if args.no_arf else {"arf"})
     began = time.perf_counter()
     outcomes: list[trial.Outcome] = []
@@ -96,13 +102,13 @@ def main(argv: list[str] | None = None) -> int:
                 state = Path(scratch) / f"{name}-{seed}"
                 outcomes.append(trial.run(stream, state, seed, systems, tick_seconds=args.tick_seconds))
                 say(f"  {brief(outcomes[-1].rows)}")
-            if hourly:
+            if name in hourly_names:
                 stream = streams.load(name, size, seeds[0])
                 state = Path(scratch) / f"{name}-hourly"
                 variants.append(trial.run(stream, state, seeds[0], {"heald"}, tick_seconds=HOURLY))
                 say(f"  at 1 h ticks: {brief(variants[-1].rows)}")
         for fault in (f for f in faultbook.FAULTS if f.name in fault_names):
-            for seed in seeds:
+            for seed in fault_seeds:
                 result = faultbook.run(fault, size, Path(scratch) / f"fault-{fault.name}-{seed}", seed)
                 result.seed = seed
                 say(f"fault {fault.name} seed {seed}: {result.status} {result.note}")

@@ -423,6 +423,10 @@ def run(fault: Fault, size: Size, state: Path, seed: int) -> FaultResult:
     system = HealdSystem(stream=stream, state=state, seed=seed, label_delay=fault.label_delay)
     try:
         return _play(fault, stream, system, base)
+    except Exception as exc:  # a harness or heald error ends this fault's run, not the benchmark: reported
+        base.status = "not recovered"
+        base.note += f"; the run stopped: {type(exc).__name__}: {exc}"
+        return base
     finally:
         system.close()
 

@@ -6,8 +6,9 @@ registry.load), then the batch lands in ``landing/<model>/``, the manual clock m
 
 heald runs as shipped: ``Settings`` defaults for everything (tick length, policy, monitor, forest size). The
 only per-stream inputs are what a user states in their config: the model's target and task, its health
-threshold, and the batch size. The inline pool is the one harness choice (actions run in the caller's thread,
-so a replay is deterministic); the tick length can be changed to check that the defaults do not depend on it.
+threshold, and the batch size. Two harness choices: the inline pool (actions run in the caller's thread, so
+a replay is deterministic) and a calm host gauge (``CALM``). The tick length can be changed to check that
+the defaults do not depend on it.
 
 With ``label_delay`` the rows of a batch land unlabelled and their labels land ``label_delay`` ticks later, as
 a labelled batch (what ``POST /models/{name}/feedback`` produces). ``restart()`` drops the running heald
@@ -41,12 +42,20 @@ from knowledge.clock import ManualClock
 from knowledge.values import ActionKind, Task, Version
 from pipeline.evaluate import primary_metric
 from pipeline.train import TrainParams
+from sensors.host import FixedHostGauge
 
 MODEL = "stream"
 SHIPPED = Settings()
 DEFAULT_TICK = SHIPPED.tick_seconds  # the shipped tick; --tick-seconds replays at another one
 # The user's health threshold: the first model's held-out score minus this (accuracy points, or R²).
 MARGIN = {"classification": 0.05, "regression": 0.10}
+
+
+# The host readings heald sees: a calm machine. The benchmark measures how heald heals its model; the load of
+# the shared machine running it is not the stream's, and must not change the figures.
+CALM = FixedHostGauge(
+    [{"cpu_percent": 0.0, "memory_percent": 0.0, "disk_percent": 0.0, "load_per_cpu": 0.0, "rss_mb": 0.0}]
+)
 
 
 class Crashed(BaseException):
@@ -171,7 +180,7 @@ class HealdSystem:
 
     def _compose(self, floor: float, store: Any = None) -> Heald:
         settings = bench_settings(self.state, self.stream, floor, self.tick_seconds)
-        heald = build(settings, clock=self.clock, pool="inline", store=store)
+        heald = build(settings, clock=self.clock, pool="inline", store=store, host_gauge=CALM)
         self.pool = TimedPool(heald.loop.p.pool)
         self.pool.seconds = self.seconds
         self.pool.kind_of = lambda action_id: heald.store.get_action(action_id).kind
