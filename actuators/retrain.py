@@ -20,7 +20,8 @@ import pandas as pd
 from actuators.base import ActContext, Outcome
 from knowledge.errors import ActionError, ArtifactError, NotFoundError, StoreError
 from knowledge.values import Action, Alias, Task
-from pipeline.evaluate import primary_metric, score
+from pipeline import paired
+from pipeline.evaluate import metrics, primary_metric, score
 from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_tables
@@ -48,10 +49,11 @@ class RetrainActuator:
             return Outcome(
                 ok=False, detail=f"only {len(rows)} labelled rows since {since}; need {ctx.settings.min_retrain_rows}"
             )
-        cut = int(len(rows) * 0.8)
-        learn, judge = rows.iloc[:cut], rows.iloc[cut:]
         task = ctx.model.task.value
         features = list(ctx.model.features)
+        classes = rows[ctx.model.target].nunique() if ctx.model.task is Task.CLASSIFICATION else 1
+        cut = len(rows) - paired.judge_rows(len(rows), len(features), classes)
+        learn, judge = rows.iloc[:cut], rows.iloc[cut:]
         params = TrainParams(
             n_estimators=ctx.settings.n_estimators, max_depth=ctx.settings.max_depth, n_jobs=ctx.settings.n_jobs
         )
@@ -63,7 +65,17 @@ class RetrainActuator:
             fitted.append((score(model, judge[features], judge[ctx.model.target], task), window, rows_in, model))
         # The best on the judging rows; on a tie the first, i.e. the rows since the symptom began.
         challenger_scores, window, learn, challenger = max(fitted, key=lambda f: f[0][metric])
-        champion_score = self._champion_score(ctx, judge, metric)
+        champion_predicted = self._champion_predictions(ctx, judge)
+        champion_score = None
+        gain = None
+        if champion_predicted is not None:
+            champion_score = metrics(judge[ctx.model.target], champion_predicted, task)[metric]
+            gain = paired.gains(
+                judge[ctx.model.target],
+                challenger.predict(judge[features]),
+                champion_predicted,
+                classification=ctx.model.task is Task.CLASSIFICATION,
+            )
         profile = profile_version(
             challenger,
             learn,
@@ -98,13 +110,17 @@ class RetrainActuator:
             "window": window,
             "windows": {w: round(f[metric], 6) for f, w, _, _ in fitted},
         }
-        if champion_score is not None and challenger_scores[metric] < champion_score + ctx.settings.min_gain:
-            return Outcome(
-                ok=False,
-                detail=f"challenger v{version.number} {metric} {challenger_scores[metric]:.4f} is not above "
-                f"champion {champion_score:.4f} + {ctx.settings.min_gain}; champion kept",
-                result={**result, "promoted": False},
-            )
+        if gain is not None:
+            bound = paired.lower_bound(gain)
+            result |= {"gain": float(gain.mean()), "gain_lower_bound": bound}
+            if bound <= ctx.settings.min_gain:
+                return Outcome(
+                    ok=False,
+                    detail=f"challenger v{version.number} {metric} {challenger_scores[metric]:.4f} vs champion "
+                    f"{champion_score:.4f} on the same {len(judge)} rows: gain's 95 % lower bound {bound:+.4f} is "
+                    f"not above {ctx.settings.min_gain}; champion kept",
+                    result={**result, "promoted": False},
+                )
         try:
             ctx.registry.promote(
                 ctx.model.name,
@@ -148,8 +164,8 @@ class RetrainActuator:
         return datetime.fromisoformat(start) if isinstance(start, str) else None
 
     @staticmethod
-    def _champion_score(ctx: ActContext, judge: pd.DataFrame, metric: str) -> float | None:
-        """The champion's score on the judging rows; None if its file does not verify (any challenger wins).
+    def _champion_predictions(ctx: ActContext, judge: pd.DataFrame) -> Any:
+        """The champion's predictions on the judging rows; None if its file does not verify (any challenger wins).
 
         The registry may still hold a damaged or deleted champion in memory, but a restarted daemon could not
         load it, so it is not a model to keep.
@@ -161,8 +177,7 @@ class RetrainActuator:
             estimator = ctx.registry.load(champion)
         except ArtifactError:
             return None
-        features = list(ctx.model.features)
-        return score(estimator, judge[features], judge[ctx.model.target], ctx.model.task.value)[metric]
+        return estimator.predict(judge[list(ctx.model.features)])
 
     @staticmethod
     def _health(ctx: ActContext, value: float) -> str:

@@ -113,7 +113,7 @@ def run(retrains: int, trees: int, peer: str) -> list[float]:
                 rss.append(process.memory_info().rss / 2**20)
                 print(
                     f"retrain {i:3d}: champion v{heald.registry.champion('m').number}, "  # type: ignore[union-attr]
-                    f"cached {len(heald.registry.cached())}, rss {rss[-1]:.1f} MiB",
+                    f"cached {len(heald.registry.held())}, rss {rss[-1]:.1f} MiB",
                     flush=True,
                 )
         server.stop()

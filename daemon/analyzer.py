@@ -13,6 +13,9 @@ The rules:
   each only if seen in N of the last T readings (of the same champion version, where versioned);
 - the accuracy *estimate* (labels late) counts towards ``performance_drop`` only when it is under the
   floor by ``estimate_margin``, and is never evidence of health;
+- ``bad_promotion`` when, pooled over the shadow window after a promotion (``sensors.shadow``), the new
+  champion scores worse than the version it replaced by ``shadow_margin``, and a paired test on the same rows
+  says the loss is not noise;
 - ``anomaly`` from ``AnomalyWatch``: an IsolationForest over the model's observation vector, fed only
   with ticks the rules found healthy.
 
@@ -26,8 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from daemon.anomaly import AnomalyWatch
+from daemon.rules import RULES
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import ModelRecord, Observation, Severity, Symptom, SymptomKind, Task
+from knowledge.values import Metric, ModelRecord, Observation, Severity, Symptom, SymptomKind, Task
+
+# One-sided 95 % bound of the paired test on the shadow gains.
+Z_95 = 1.645
 
 Verdicts = dict[SymptomKind, Symptom | None]
 
@@ -39,6 +46,7 @@ class AnalyzerSettings:
     min_accuracy: float = 0.8
     min_r2: float = 0.5
     estimate_margin: float = 0.05
+    shadow_margin: float = 0.02
 
 
 class Analyzer:
@@ -58,36 +66,74 @@ class Analyzer:
         settings = self.settings_for(model.name)
         verdicts: Verdicts = {}
         latest = {o.metric: o for o in fresh}
-        if "artifact_ok" in latest:
-            verdicts[SymptomKind.ARTIFACT_CORRUPT] = self._artifact(latest["artifact_ok"])
-        quality = [o for o in fresh if o.metric in {"batch_quarantined", "batch_rows", "data_quality"}]
+        if Metric.ARTIFACT_OK in latest:
+            verdicts[SymptomKind.ARTIFACT_CORRUPT] = self._artifact(latest[Metric.ARTIFACT_OK])
+        quality = [o for o in fresh if o.metric in {Metric.BATCH_QUARANTINED, Metric.BATCH_ROWS, Metric.DATA_QUALITY}]
         if quality:
             verdicts[SymptomKind.DATA_QUALITY] = self._quality(model, quality, now)
-        if "pipeline_failed" in latest:
-            verdicts[SymptomKind.PIPELINE_FAILED] = self._pipeline(latest["pipeline_failed"])
-        if "drift_share" in latest:
-            self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest["drift_share"], settings, _drifted)
+        if Metric.PIPELINE_FAILED in latest:
+            verdicts[SymptomKind.PIPELINE_FAILED] = self._pipeline(latest[Metric.PIPELINE_FAILED])
+        if Metric.DRIFT_SHARE in latest:
+            self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest[Metric.DRIFT_SHARE], settings, _drifted)
         floor = settings.min_accuracy if model.task is Task.CLASSIFICATION else settings.min_r2
-        if "performance" in latest:
+        if Metric.PERFORMANCE in latest:
             self._persistent(
-                verdicts, SymptomKind.PERFORMANCE_DROP, latest["performance"], settings, lambda o: o.value < floor
+                verdicts, SymptomKind.PERFORMANCE_DROP, latest[Metric.PERFORMANCE], settings, lambda o: o.value < floor
             )
-        elif "accuracy_estimate" in latest:
+        elif Metric.ACCURACY_ESTIMATE in latest:
             low = floor - settings.estimate_margin
             self._persistent(
                 verdicts,
                 SymptomKind.PERFORMANCE_DROP,
-                latest["accuracy_estimate"],
+                latest[Metric.ACCURACY_ESTIMATE],
                 settings,
                 lambda o: o.value < low,
                 health_evidence=False,
             )
-        for metric, kind in (("host_pressure", SymptomKind.HOST_PRESSURE), ("backlog", SymptomKind.BACKLOG)):
+        for metric, kind in ((Metric.HOST_PRESSURE, SymptomKind.HOST_PRESSURE), (Metric.BACKLOG, SymptomKind.BACKLOG)):
             if metric in latest:
                 self._persistent(verdicts, kind, latest[metric], settings, _over)
+        if Metric.SHADOW in latest:
+            verdicts[SymptomKind.BAD_PROMOTION] = self._shadow(latest[Metric.SHADOW], settings)
         if self.anomaly is not None:
             self._anomaly(model, fresh, now, verdicts)
         return verdicts
+
+    def _shadow(self, latest: Observation, settings: AnalyzerSettings) -> Symptom | None:
+        """A harmful promotion: pooled over its window, the champion loses to the version it replaced."""
+        e = latest.evidence
+        if not e.get("active"):
+            return None
+        pair = (e.get("version"), e.get("previous"))
+        window = [
+            o
+            for o in self.store.observations(latest.model, metric=Metric.SHADOW, limit=50)
+            if o.evidence.get("active") and (o.evidence.get("version"), o.evidence.get("previous")) == pair
+        ]
+        rows = sum(int(o.evidence["rows"]) for o in window)
+        mean = sum(float(o.evidence["gain_sum"]) for o in window) / rows
+        spread = max(sum(float(o.evidence["gain_squares"]) for o in window) / rows - mean**2, 0.0)
+        upper = mean + Z_95 * (spread / rows) ** 0.5
+        if mean > -settings.shadow_margin or upper >= 0:
+            return None
+        weights = [int(o.evidence["rows"]) for o in window]
+        pooled = {
+            k: sum(float(o.evidence[k]) * w for o, w in zip(window, weights, strict=True)) / rows
+            for k in ("champion_score", "previous_score")
+        }
+        evidence = {**e, **pooled, "rows": rows, "gain": mean, "upper_bound": upper, "readings": len(window)}
+        shown = Observation(
+            at=latest.at, model=latest.model, source=latest.source, metric=latest.metric, value=mean, evidence=evidence
+        )
+        return Symptom(
+            at=latest.at,
+            model=latest.model,
+            kind=SymptomKind.BAD_PROMOTION,
+            severity=Severity.CRITICAL,
+            score=mean,
+            summary=RULES[SymptomKind.BAD_PROMOTION].summary(shown),
+            evidence={**evidence, "first_seen_at": window[0].at.isoformat()},
+        )
 
     def _anomaly(self, model: ModelRecord, fresh: list[Observation], now: datetime, verdicts: Verdicts) -> None:
         assert self.anomaly is not None
@@ -107,7 +153,7 @@ class Analyzer:
             kind=SymptomKind.ARTIFACT_CORRUPT,
             severity=Severity.CRITICAL,
             score=1.0,
-            summary=str(obs.evidence.get("reason", "champion artifact does not verify")),
+            summary=RULES[SymptomKind.ARTIFACT_CORRUPT].summary(obs),
             evidence=dict(obs.evidence),
         )
 
@@ -122,20 +168,20 @@ class Analyzer:
             kind=SymptomKind.PIPELINE_FAILED,
             severity=Severity.WARNING,
             score=1.0,
-            summary=f"pipeline run #{e.get('run')} failed at {e.get('stage')}: {e.get('error')}"[:500],
+            summary=RULES[SymptomKind.PIPELINE_FAILED].summary(obs),
             evidence=dict(e),
         )
 
     @staticmethod
     def _quality(model: ModelRecord, observations: list[Observation], now: datetime) -> Symptom | None:
-        quarantined = [o for o in observations if o.metric == "batch_quarantined"]
-        flawed = [o for o in observations if o.metric == "data_quality" and o.value > 0]
+        quarantined = [o for o in observations if o.metric == Metric.BATCH_QUARANTINED]
+        flawed = [o for o in observations if o.metric == Metric.DATA_QUALITY and o.value > 0]
         if not quarantined and not flawed:
             return None
         reasons = [str(o.evidence.get("reason", "")) for o in quarantined]
         problems = [p for o in flawed for p in o.evidence.get("problems", [])]
         reasons += [f"{o.evidence.get('file')}: {p['detail']}" for o in flawed for p in o.evidence.get("problems", [])]
-        batches = len([o for o in observations if o.metric in ("batch_quarantined", "batch_rows")]) or 1
+        batches = len([o for o in observations if o.metric in (Metric.BATCH_QUARANTINED, Metric.BATCH_ROWS)]) or 1
         blocking = bool(quarantined) or any(o.evidence.get("blocking") for o in flawed)
         head = f"{len(quarantined)} batch(es) quarantined" if quarantined else f"{len(flawed)} batch(es) with problems"
         return Symptom(
@@ -191,42 +237,16 @@ def _over(obs: Observation) -> bool:
 
 
 def _symptom(kind: SymptomKind, latest: Observation, streak: list[Observation]) -> Symptom:
-    if kind is SymptomKind.DATA_DRIFT:
-        summary = _drift_summary(latest)
-    elif kind in (SymptomKind.HOST_PRESSURE, SymptomKind.BACKLOG):
-        summary = f"{kind.value.replace('_', ' ')}: {', '.join(map(str, latest.evidence.get('over', [])))}"
-    elif latest.evidence.get("estimate"):
-        summary = f"estimated accuracy {latest.value:.3f} (from confidence; labels late) below the floor by a margin"
-    else:
-        summary = f"{latest.evidence.get('metric', 'performance')} {latest.value:.3f} below the health threshold"
     return Symptom(
         at=latest.at,
         model=latest.model,
         kind=kind,
         severity=Severity.WARNING,
         score=float(latest.value),
-        summary=summary,
+        summary=RULES[kind].summary(latest),
         evidence={
             **latest.evidence,
             "first_seen_at": streak[0].at.isoformat(),
             "readings": [round(o.value, 4) for o in streak],
         },
     )
-
-
-def _drift_summary(latest: Observation) -> str:
-    e = latest.evidence
-    features = list(e.get("drifted", []))
-    parts = []
-    if features:
-        details = e.get("features", {})
-        shown = [
-            f"{f} ({details.get(f, {}).get('effect_name', '')}={details.get(f, {}).get('effect', '?')})"
-            for f in features[:5]
-        ]
-        parts.append(f"{len(features)} feature(s) drifted: {', '.join(shown)}")
-    if e.get("prediction_drifted"):
-        parts.append("predictions drifted")
-    if e.get("label_drifted"):
-        parts.append("labels drifted")
-    return "; ".join(parts)

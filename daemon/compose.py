@@ -35,12 +35,13 @@ from pipeline.runner import RetryPolicy
 from sensors.artifact import ArtifactSensor
 from sensors.base import Sensor, SensorSettings
 from sensors.drift import DriftSensor
-from sensors.host import HostLimits, HostSensor
+from sensors.host import HostGauge, HostLimits, HostSensor
 from sensors.intake import LandingIntake
 from sensors.performance import PerformanceSensor
 from sensors.pipeline_runs import PipelineRunSensor
 from sensors.pool import PoolReading, PoolSensor
 from sensors.quality import QualitySensor
+from sensors.shadow import ShadowSensor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +64,8 @@ def model_settings(settings: Settings, name: str) -> ModelSettings:
     for entry in settings.models:
         if entry.name == name:
             return entry
-    return ModelSettings(name=name, target="?")
+    # Defaults only: the host's pseudo-model ("*host", which no model may be named) has no entry either.
+    return ModelSettings.model_construct(name=name, target="?")
 
 
 def runs_folder(settings: Settings) -> Path:
@@ -101,6 +103,7 @@ def build(
     store: SqlKnowledgeStore | None = None,
     pool_instance: WorkerPool | None = None,
     holder: str | None = None,
+    host_gauge: HostGauge | None = None,
 ) -> Heald:
     """Wire heald from ``settings``; a reload passes the open store and the running pool to keep them."""
     clock = clock or SystemClock()
@@ -118,6 +121,7 @@ def build(
             min_accuracy=entry.min_accuracy,
             min_r2=entry.min_r2,
             estimate_margin=settings.monitor.estimate_margin,
+            shadow_margin=policy.shadow_margin,
         )
 
     def healthy(model: ModelRecord, obs: Observation) -> bool:
@@ -139,9 +143,10 @@ def build(
         DriftSensor(),
         QualitySensor(),
         PerformanceSensor(),
-        HostSensor(state, _host_limits(settings)),
+        HostSensor(state, _host_limits(settings), host_gauge),
         PoolSensor(PoolGauge(workers), max_pending=monitor.max_pending),
         PipelineRunSensor(),
+        ShadowSensor(policy.shadow_batches),
     ]
     anomaly = None
     if monitor.anomaly:
@@ -168,13 +173,16 @@ def build(
             store,
             registry,
             PlannerSettings(
+                cooldown_batches=policy.cooldown_batches,
                 cooldown_seconds=policy.cooldown_seconds,
                 max_actions_per_hour=policy.max_actions_per_hour,
                 breaker_failures=policy.breaker_failures,
                 verify_within=policy.verify_within,
                 tick_seconds=settings.tick_seconds,
                 min_retrain_rows=policy.min_retrain_rows,
+                max_workers=settings.max_workers,
             ),
+            pool_size=workers.size,
         ),
         actuators=actuators,
         pool=workers,

@@ -38,13 +38,24 @@ class Policy(Strict):
     persistence: int = Field(2, ge=1, description="symptom must be seen in this many of the last `window` ticks")
     window: int = Field(3, ge=1)
     resolve_after: int = Field(2, ge=1, description="healthy ticks before an incident resolves (hysteresis)")
-    verify_within: int = Field(4, ge=1, description="ticks after an action before its effect must show")
-    cooldown_seconds: float = Field(1800, ge=0, description="per model and action kind")
+    verify_within: int = Field(
+        4, ge=1, description="labelled batches after an action before its effect must show (capped at 3x ticks)"
+    )
+    cooldown_batches: int = Field(
+        2, ge=0, description="labelled batches after an action before another of its kind on the model"
+    )
+    cooldown_seconds: float = Field(1800, ge=0, description="wall-time cap of a cooldown (a stream may stop)")
     max_actions_per_hour: int = Field(6, ge=1, description="global budget of automatic actions")
     breaker_failures: int = Field(3, ge=1, description="failed actions in a row that stop automatic remediation")
     stable_after: int = Field(6, ge=1, description="healthy ticks before a champion is marked stable")
     min_gain: float = Field(0.0, description="a challenger must beat the champion by at least this")
     min_retrain_rows: int = Field(400, ge=10, description="labelled rows after the alarm needed to retrain")
+    shadow_batches: int = Field(
+        4, ge=0, description="labelled batches after a promotion on which the replaced version is scored in shadow"
+    )
+    shadow_margin: float = Field(
+        0.02, ge=0, description="a promoted version this much worse than the one it replaced is rolled back"
+    )
 
 
 class PipelineSettings(Strict):
@@ -110,7 +121,9 @@ class Settings(Strict):
     database_url: str = ""
     data_path: Path | None = Field(None, description="landing folder; default state_dir/landing")
     model_path: Path | None = Field(None, description="artifact folder; default state_dir/artifacts")
-    batch_size: int = Field(500, ge=1, le=10_000_000)
+    batch_size: int = Field(
+        500, ge=1, le=10_000_000, description="accepted (Table 2) and unused: evidence is counted in rows that arrive"
+    )
     n_estimators: int = Field(100, ge=1, le=10_000)
     max_depth: int | None = Field(None, ge=1, le=1000)
     api_host: str = "127.0.0.1"

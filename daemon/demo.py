@@ -25,6 +25,7 @@ from daemon.onboard import onboard
 from knowledge.clock import ManualClock
 from knowledge.values import IncidentStatus
 from pipeline.train import TrainParams
+from sensors.host import HostGauge
 
 MODEL = "churn"
 TARGET = "churned"
@@ -76,7 +77,7 @@ def demo_settings(state: Path) -> Settings:
         max_depth=12,
         tick_seconds=3600,
         executor="inline",
-        policy=Policy(cooldown_seconds=3 * 3600, stable_after=4, min_retrain_rows=600),
+        policy=Policy(stable_after=4, min_retrain_rows=600),
         models=[ModelSettings(name=MODEL, target=TARGET, task="classification", min_accuracy=0.8)],
     )
 
@@ -92,15 +93,23 @@ def write_config(settings: Settings, path: Path) -> None:
     )
 
 
-def run(state: Path, scenario: Scenario, on_tick: Callable[[TickView], None] | None = None) -> dict[str, Any]:
-    """Play the scenario in ``state`` (wiped first); returns the figures for the summary."""
+def run(
+    state: Path,
+    scenario: Scenario,
+    on_tick: Callable[[TickView], None] | None = None,
+    host_gauge: HostGauge | None = None,
+) -> dict[str, Any]:
+    """Play the scenario in ``state`` (wiped first); returns the figures for the summary.
+
+    ``host_gauge`` replaces the real host readings (tests pass a fake: a loaded machine must not change them).
+    """
     if state.exists():
         shutil.rmtree(state)
     state.mkdir(parents=True)
     settings = demo_settings(state)
     write_config(settings, state / "heald.toml")
     clock = ManualClock()
-    heald = build(settings, clock=clock, pool="inline")
+    heald = build(settings, clock=clock, pool="inline", host_gauge=host_gauge)
     try:
         return _play(heald, clock, scenario, on_tick)
     finally:

@@ -3,17 +3,21 @@
 A symptom opens an incident (unless an operator silenced it) or refreshes the open one. Fresh evidence of
 health counts towards resolution; after ``resolve_after`` healthy readings in a row (hysteresis), with no
 action still running, the incident resolves and the action that preceded it is marked verified.
+
+A kind whose rule has host scope (``daemon.rules``) is kept under the host's name, not the model's: a busy
+machine is one incident however many models saw it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from daemon.analyzer import Verdicts
 from daemon.logs import get
+from daemon.rules import HOST, owner
 from knowledge.sql.store import ACTIVE_ACTION, SqlKnowledgeStore
-from knowledge.values import ActionKind, ActionState, Incident, IncidentStatus, ModelRecord
+from knowledge.values import ActionKind, ActionOutcome, ActionState, Incident, IncidentStatus, ModelRecord
 
 log = get("heald.incidents")
 
@@ -32,24 +36,29 @@ class IncidentTracker:
         self.resolve_after = resolve_after
 
     def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime) -> Changes:
-        active = {i.kind: i for i in self.store.active_incidents(model.name)}
+        active = {(i.model, i.kind): i for i in self.store.active_incidents(model.name)}
+        if any(owner(kind, model.name) == HOST for kind in verdicts):
+            active |= {(i.model, i.kind): i for i in self.store.active_incidents(HOST)}
         opened: list[Incident] = []
         resolved: list[Incident] = []
-        for kind, symptom in verdicts.items():
-            incident = active.get(kind)
+        for kind, seen in verdicts.items():
+            name = owner(kind, model.name)
+            incident = active.get((name, kind))
+            symptom = replace(seen, model=name) if seen is not None and name != seen.model else seen
             if symptom is not None:
                 if incident is not None:
                     self.store.add_symptom(symptom, incident.id)
                     self.store.update_incident(incident.id, last_seen_at=now, updated_at=now, clear_ticks=0)
-                elif self.store.silenced(model.name, kind, now):
+                elif self.store.silenced(name, kind, now):
                     self.store.add_symptom(symptom, None)
-                    log.info("symptom_silenced", model=model.name, kind=kind.value, summary=symptom.summary)
+                    log.info("symptom_silenced", model=name, kind=kind.value, summary=symptom.summary)
                 else:
                     incident = self.store.open_incident(symptom)
+                    active[(name, kind)] = incident
                     opened.append(incident)
                     log.warning(
                         "incident_opened",
-                        model=model.name,
+                        model=name,
                         incident_id=incident.id,
                         kind=kind.value,
                         severity=symptom.severity.value,
@@ -72,7 +81,9 @@ class IncidentTracker:
         )
         last = self._last_succeeded(incident)
         if last is not None:
-            self.store.set_outcome(last, "verified", at=now, detail=f"{incident.kind} cleared for {clear} readings")
+            self.store.set_outcome(
+                last, ActionOutcome.VERIFIED, at=now, detail=f"{incident.kind} cleared for {clear} readings"
+            )
         log.info(
             "incident_resolved",
             model=incident.model,

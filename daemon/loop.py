@@ -25,19 +25,23 @@ from actuators.runs import interrupted
 from daemon.analyzer import Analyzer
 from daemon.incidents import IncidentTracker
 from daemon.logs import get
-from daemon.planner import PRIORITY, Plan, Planner
+from daemon.planner import Plan, Planner
+from daemon.rules import HOST
 from knowledge.clock import Clock
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import (
     Action,
     ActionKind,
+    ActionOutcome,
     ActionState,
     Alias,
     Decision,
     IncidentStatus,
+    Metric,
     ModelRecord,
     Observation,
+    Task,
 )
 from sensors.base import SenseContext, Sensor, SensorSettings
 from sensors.intake import LandingIntake
@@ -86,6 +90,7 @@ class Loop:
     def __init__(self, parts: LoopParts) -> None:
         self.p = parts
         self.stopping = False
+        self._host_planned: datetime | None = None  # host incidents are planned once per tick
 
     # -- the tick -----------------------------------------------------------------------------------
 
@@ -135,11 +140,19 @@ class Loop:
         report.resolved += [i.id for i in changes.resolved]
         if acting:
             self._mark_stable(model, now)
-            incidents = sorted(self.p.store.active_incidents(model.name), key=lambda i: PRIORITY.get(i.kind, 9))
-            for incident in incidents:
-                plan = self.p.planner.plan(model, incident, now)
-                if plan is not None:
-                    self._carry_out(model, plan, now, report)
+            self._act(model, now, report)
+            if self._host_planned != now:
+                self._host_planned = now
+                host = ModelRecord(name=HOST, task=Task.CLASSIFICATION, target="", created_at=model.created_at)
+                self._act(host, now, report)
+
+    def _act(self, model: ModelRecord, now: datetime, report: TickReport) -> None:
+        """Plan for the active incidents of a model (or of the host), in the order of their rules' priority."""
+        incidents = sorted(self.p.store.active_incidents(model.name), key=self.p.planner.priority)
+        for incident in incidents:
+            plan = self.p.planner.plan(model, incident, now)
+            if plan is not None:
+                self._carry_out(model, plan, now, report)
 
     def _sense(self, sensor: Sensor, ctx: SenseContext) -> list[Observation]:
         try:
@@ -154,7 +167,9 @@ class Loop:
     def _carry_out(self, model: ModelRecord, plan: Plan, now: datetime, report: TickReport) -> None:
         store = self.p.store
         for action_id in plan.unverified:
-            store.set_outcome(action_id, "not_verified", at=now, detail="symptom persisted after the action")
+            store.set_outcome(
+                action_id, ActionOutcome.NOT_VERIFIED, at=now, detail="symptom persisted after the action"
+            )
         if plan.chosen is None:
             self._decide(plan, now, None)
             return
@@ -184,7 +199,15 @@ class Loop:
 
     def _decide(self, plan: Plan, now: datetime, action_id: int | None) -> None:
         previous = self.p.store.decisions(incident_id=plan.incident.id)
-        if action_id is None and previous and previous[-1].reason == plan.reason:
+        if (
+            action_id is None
+            and previous
+            and (previous[-1].reason, previous[-1].decided_by)
+            == (
+                plan.reason,
+                plan.decided_by,
+            )
+        ):
             return  # the same reason to wait, again: recorded once
         self.p.store.add_decision(
             Decision(
@@ -195,6 +218,7 @@ class Loop:
                 chosen=plan.chosen.kind.value if plan.chosen else None,
                 reason=plan.reason,
                 action_id=action_id,
+                decided_by=plan.decided_by,
             )
         )
 
@@ -261,7 +285,7 @@ class Loop:
             return
         readings = [
             o
-            for o in self.p.store.observations(model.name, metric="performance", limit=self.p.stable_after * 3)
+            for o in self.p.store.observations(model.name, metric=Metric.PERFORMANCE, limit=self.p.stable_after * 3)
             if o.evidence.get("version") == champion.number
         ][-self.p.stable_after :]
         if len(readings) == self.p.stable_after and all(self.p.healthy(model, o) for o in readings):

@@ -90,7 +90,7 @@ class ModelRegistry:
         self._remember(key, estimator)  # pruning on a miss only: a served request costs no extra query
         return estimator
 
-    def cached(self) -> list[tuple[str, int]]:
+    def held(self) -> list[tuple[str, int]]:
         """The (model, version) pairs whose estimators are held in memory (for tests and the memory bench)."""
         with self._cache_lock:
             return sorted((model, number) for model, number, _ in self._cache)
@@ -118,6 +118,18 @@ class ModelRegistry:
         except ArtifactError:
             return False
         return True
+
+    def in_memory_only(self, model: str, number: int) -> bool:
+        """Whether version ``number`` serves only from its in-memory copy: loaded once, its file no longer verifies.
+
+        Serving goes on, but a restart would leave no model that loads: status, /readyz and a metric show it.
+        A version never loaded is not read at all (status pages call this for every model).
+        """
+        cached = [key for key in self._cache if key[:2] == (model, number)]
+        if not cached:
+            return False
+        version = self.store.get_version(model, number)
+        return (model, number, version.sha256) in cached and not self.verifies(version)
 
     def reference(self, version: Version) -> pd.DataFrame:
         return self.artifacts.load_frame(version.reference)
@@ -158,11 +170,29 @@ class ModelRegistry:
             if self.verifies(version):
                 yield version
 
-    def rollback(self, model: str, *, at: datetime, actor: str, reason: str, action_id: int | None = None) -> AliasMove:
-        """Point the champion at the newest stable version that verifies; mark the old one rolled back."""
-        target = next(self.rollback_targets(model), None)
+    def rollback(
+        self,
+        model: str,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str,
+        action_id: int | None = None,
+        to: int | None = None,
+    ) -> AliasMove:
+        """Point the champion at ``to`` (default: the newest stable version that verifies); mark the old one
+        rolled back, so it is never promoted again without a person.
+
+        ``to`` undoes a harmful promotion: the version it replaced need not be stable yet, but it must verify
+        and never have been rolled back itself.
+        """
+        target = next(self.rollback_targets(model), None) if to is None else self.store.get_version(model, to)
         if target is None:
             raise ActionError(f"model {model!r} has no stable version that verifies to roll back to")
+        if to is not None:
+            if target.rolled_back_at is not None:
+                raise ActionError(f"{model} v{to} was rolled back before; only an operator may bring it back")
+            self.verify(target)
         current = self.store.alias(model, Alias.CHAMPION)
         return self.store.move_alias(
             model,

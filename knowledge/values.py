@@ -34,6 +34,25 @@ class SymptomKind(StrEnum):
     BACKLOG = "backlog"
     HOST_PRESSURE = "host_pressure"
     ANOMALY = "anomaly"
+    BAD_PROMOTION = "bad_promotion"
+
+
+class Metric(StrEnum):
+    """Names of the readings sensors report (``Observation.metric``)."""
+
+    PERFORMANCE = "performance"
+    PERFORMANCE_WINDOW = "performance_window"
+    ACCURACY_ESTIMATE = "accuracy_estimate"
+    ARTIFACT_OK = "artifact_ok"
+    DRIFT_SHARE = "drift_share"
+    DATA_QUALITY = "data_quality"
+    BATCH_ROWS = "batch_rows"
+    BATCH_QUARANTINED = "batch_quarantined"
+    PIPELINE_FAILED = "pipeline_failed"
+    HOST_PRESSURE = "host_pressure"
+    BACKLOG = "backlog"
+    SHADOW = "shadow"
+    SENSOR_FAILED = "sensor_failed"
 
 
 class Severity(StrEnum):
@@ -68,6 +87,13 @@ class ActionState(StrEnum):
     @property
     def finished(self) -> bool:
         return self in {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.ABORTED}
+
+
+class ActionOutcome(StrEnum):
+    """Whether a succeeded action's effect showed (``Action.outcome``)."""
+
+    VERIFIED = "verified"
+    NOT_VERIFIED = "not_verified"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +217,7 @@ class Decision:
     chosen: str | None
     reason: str
     action_id: int | None = None
+    decided_by: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,19 +5,23 @@ psutil once per tick (every model of the tick gets the same reading). The readin
 value is the largest ratio of a reading to its limit from the config, and its evidence lists every reading,
 every limit, and the ones ``over`` their limit, which the analyzer turns into a ``host_pressure`` symptom.
 A limit of 0 is not checked (CPU by default: a busy CPU is what a batch daemon is for).
+
+Readings come through a ``HostGauge``: ``PsutilGauge`` reads the real machine, ``FixedHostGauge`` (the fake,
+for tests) returns what it was given, so no test depends on how loaded the machine running it is.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
-from knowledge.values import Observation
+from knowledge.values import Metric, Observation
 from sensors.base import SenseContext
 
 SOURCE = "host"
@@ -46,16 +50,41 @@ def read_host(disk: Path, process: psutil.Process) -> dict[str, float]:
     }
 
 
-class HostSensor:
-    """Reports ``host_pressure``; readings come from ``read`` (psutil unless a test gives its own)."""
+class HostGauge(Protocol):
+    """Reads the host: CPU, memory, disk, load per core and the daemon's own resident memory."""
 
-    def __init__(
-        self, disk: Path, limits: HostLimits | None = None, read: Callable[[], Mapping[str, float]] | None = None
-    ) -> None:
+    def read(self) -> Mapping[str, float]: ...
+
+
+class PsutilGauge:
+    """The real machine, read with psutil."""
+
+    def __init__(self, disk: Path) -> None:
         self.disk = disk
-        self.limits = limits or HostLimits()
         self._process = psutil.Process()
-        self._read = read
+
+    def read(self) -> Mapping[str, float]:
+        return read_host(self.disk, self._process)
+
+
+class FixedHostGauge:
+    """A fake gauge: returns the given readings in turn, then repeats the last."""
+
+    def __init__(self, readings: Iterable[Mapping[str, float]]) -> None:
+        self._readings: Iterator[Mapping[str, float]] = iter(readings)
+        self._last: Mapping[str, float] = {}
+
+    def read(self) -> Mapping[str, float]:
+        self._last = next(self._readings, self._last)
+        return self._last
+
+
+class HostSensor:
+    """Reports ``host_pressure``; readings come from ``gauge`` (psutil on ``disk`` unless one is given)."""
+
+    def __init__(self, disk: Path, limits: HostLimits | None = None, gauge: HostGauge | None = None) -> None:
+        self.limits = limits or HostLimits()
+        self.gauge = gauge or PsutilGauge(disk)
         self._last: tuple[datetime, dict[str, float]] | None = None
 
     def sense(self, ctx: SenseContext) -> list[Observation]:
@@ -66,7 +95,7 @@ class HostSensor:
         return [
             ctx.observe(
                 SOURCE,
-                "host_pressure",
+                Metric.HOST_PRESSURE,
                 round(max(ratios.values(), default=0.0), 6),
                 over=over,
                 readings={k: round(v, 3) for k, v in readings.items()},
@@ -76,8 +105,7 @@ class HostSensor:
 
     def _reading(self, now: datetime) -> dict[str, float]:
         if self._last is None or self._last[0] != now:
-            reading = self._read() if self._read is not None else read_host(self.disk, self._process)
-            self._last = (now, dict(reading))
+            self._last = (now, dict(self.gauge.read()))
         return self._last[1]
 
 

@@ -26,6 +26,7 @@ from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Version
 from pipeline.train import TrainParams
 from sensors import host
+from sensors.host import FixedHostGauge
 from tests import postgres
 from tests.sensing import MODEL, TARGET, quiet_settings, shop_rows
 
@@ -98,9 +99,13 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "state")
 
 
+# A calm host for tests that are not about the host: the machine running them may be loaded.
+CALM_HOST = {"cpu_percent": 5.0, "memory_percent": 40.0, "disk_percent": 40.0, "load_per_cpu": 0.2, "rss_mb": 200.0}
+
+
 @pytest.fixture
 def heald(settings: Settings, clock: ManualClock) -> Iterator[Heald]:
-    built = build(settings, clock=clock, pool="inline")
+    built = build(settings, clock=clock, pool="inline", host_gauge=FixedHostGauge([CALM_HOST]))
     yield built
     built.close()
 

@@ -1,12 +1,19 @@
 """heald under test: a stream replayed batch by batch through the real loop, in simulated time.
 
 Exactly the service's path, as in the demo: the serving champion predicts each batch (registry.champion,
-registry.load), then the batch lands with its labels in ``landing/<model>/``, the manual clock moves one tick
-and ``loop.tick()`` runs intake, sensors, analyzer, incidents, planner and actuators (inline pool). The
-benchmark's settings are chosen before the replay from the first model alone (see ``bench_settings``).
+registry.load), then the batch lands in ``landing/<model>/``, the manual clock moves one tick and
+``loop.tick()`` runs intake, sensors, analyzer, incidents, planner and actuators (inline pool).
 
-The pool is wrapped to time each action in wall seconds; everything else is heald as composed by
-``daemon.compose.build``.
+heald runs as shipped: ``Settings`` defaults for everything (tick length, policy, monitor, forest size). The
+only per-stream inputs are what a user states in their config: the model's target and task, its health
+threshold, and the batch size. Two harness choices: the inline pool (actions run in the caller's thread, so
+a replay is deterministic) and a calm host gauge (``CALM``). The tick length can be changed to check that
+the defaults do not depend on it.
+
+With ``label_delay`` the rows of a batch land unlabelled and their labels land ``label_delay`` ticks later, as
+a labelled batch (what ``POST /models/{name}/feedback`` produces). ``restart()`` drops the running heald
+without closing it cleanly and builds a fresh one over the same store, then reconciles, as the service does
+after a crash.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +34,7 @@ import pandas as pd
 from actuators.base import Actuator
 from actuators.pool import Finished, Job, WorkerPool
 from daemon.compose import Heald, build, open_store
-from daemon.config import ModelSettings, Policy, Settings
+from daemon.config import ModelSettings, Settings
 from daemon.loop import Loop
 from daemon.onboard import onboard
 from healbench.streams import TARGET, Stream
@@ -33,41 +42,39 @@ from knowledge.clock import ManualClock
 from knowledge.values import ActionKind, Task, Version
 from pipeline.evaluate import primary_metric
 from pipeline.train import TrainParams
+from sensors.host import FixedHostGauge
 
 MODEL = "stream"
-TICK_SECONDS = 3600.0
+SHIPPED = Settings()
+DEFAULT_TICK = SHIPPED.tick_seconds  # the shipped tick; --tick-seconds replays at another one
+# The user's health threshold: the first model's held-out score minus this (accuracy points, or R²).
 MARGIN = {"classification": 0.05, "regression": 0.10}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Knobs:
-    """The benchmark's choices for heald, fixed before any batch is replayed."""
+# The host readings heald sees: a calm machine. The benchmark measures how heald heals its model; the load of
+# the shared machine running it is not the stream's, and must not change the figures.
+CALM = FixedHostGauge(
+    [{"cpu_percent": 0.0, "memory_percent": 0.0, "disk_percent": 0.0, "load_per_cpu": 0.0, "rss_mb": 0.0}]
+)
 
-    n_estimators: int = 40
-    persistence: int = 2
-    window: int = 3
-    resolve_after: int = 2
-    verify_within: int = 2
-    stable_after: int = 4
-    # A retrain needs this share of the rows the first model learned from (and at least ``retrain_batches``
-    # batches): a user sizes min_retrain_rows by what a good fit of their model takes, not by the batch size.
-    retrain_share: float = 0.5
-    retrain_batches: int = 2
 
-    def min_retrain_rows(self, *, warmup: int, batch_rows: int) -> int:
-        return max(self.retrain_batches * batch_rows, int(self.retrain_share * warmup))
-
-    cooldown_ticks: int = 2
+class Crashed(BaseException):
+    """The process died: raised by the pool when a crash is armed, it escapes ``tick()`` like a SIGKILL."""
 
 
 class TimedPool:
-    """The inline pool, with the wall time each action took (heald's compute for its retrains)."""
+    """The inline pool, with the wall time each action took; it can be armed to 'crash' on an action kind."""
 
     def __init__(self, inner: WorkerPool) -> None:
         self.inner = inner
         self.seconds: dict[int, float] = {}
+        self.crash_on: ActionKind | None = None
+        self.kind_of: Callable[[int], ActionKind] | None = None
 
     def submit(self, action_id: int, job: Job) -> None:
+        if self.crash_on is not None and self.kind_of is not None and self.kind_of(action_id) == self.crash_on:
+            self.crash_on = None
+            raise Crashed(f"process killed while action {action_id} ran")
         started = time.perf_counter()
         self.inner.submit(action_id, job)
         self.seconds[action_id] = time.perf_counter() - started
@@ -90,7 +97,7 @@ class Event:
     """Something heald did, placed on the replay's batch axis for the plot and the measures."""
 
     batch: int
-    what: str  # "incident" | "retrain" | "rollback" | "alert" | "resolved" | ...
+    what: str  # "incident" | "retrain" | "rollback" | "alert" | "resolved" | "crash" | ...
     detail: str = ""
 
 
@@ -99,27 +106,25 @@ def threshold(stream: Stream, first: Version) -> float:
     return float(first.metrics[primary_metric(stream.task)]) - MARGIN[stream.task]
 
 
-def bench_settings(state: Path, stream: Stream, knobs: Knobs, floor: float | None = None) -> Settings:
-    min_rows = knobs.min_retrain_rows(warmup=stream.warmup, batch_rows=stream.batch_rows)
+def bench_settings(
+    state: Path, stream: Stream, floor: float | None = None, tick_seconds: float = DEFAULT_TICK
+) -> Settings:
+    """heald's shipped defaults plus what a user states: target, task, health threshold, batch size."""
     entry: dict[str, Any] = {"name": MODEL, "target": TARGET, "task": stream.task}
     if floor is not None:
         entry["min_accuracy" if stream.task == "classification" else "min_r2"] = max(floor, 0.0)
     return Settings(
         state_dir=state,
-        n_estimators=knobs.n_estimators,
-        tick_seconds=TICK_SECONDS,
+        tick_seconds=tick_seconds,
+        batch_size=stream.batch_rows,
         executor="inline",
-        policy=Policy(
-            persistence=knobs.persistence,
-            window=knobs.window,
-            resolve_after=knobs.resolve_after,
-            verify_within=knobs.verify_within,
-            stable_after=knobs.stable_after,
-            cooldown_seconds=knobs.cooldown_ticks * TICK_SECONDS - 1,
-            min_retrain_rows=max(10, min_rows),
-        ),
         models=[ModelSettings(**entry)],
     )
+
+
+def train_params(seed: int) -> TrainParams:
+    """The forest heald's settings ask for (shipped ``n_estimators`` and ``max_depth``); peers refit the same."""
+    return TrainParams(n_estimators=SHIPPED.n_estimators, max_depth=SHIPPED.max_depth, random_state=seed)
 
 
 class HealdSystem:
@@ -127,11 +132,20 @@ class HealdSystem:
 
     name = "heald"
 
-    def __init__(self, *, stream: Stream, state: Path, knobs: Knobs | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        stream: Stream,
+        state: Path,
+        seed: int = 0,
+        tick_seconds: float = DEFAULT_TICK,
+        label_delay: int = 0,
+    ) -> None:
         self.stream = stream
         self.state = state
-        self.knobs = knobs or Knobs()
         self.seed = seed
+        self.tick_seconds = tick_seconds
+        self.label_delay = label_delay
         if self.state.exists():
             shutil.rmtree(self.state)
         self.state.mkdir(parents=True)
@@ -139,6 +153,9 @@ class HealdSystem:
         self.events: list[Event] = []
         self.ticks: dict[datetime, int] = {}
         self.tick_wall: list[float] = []
+        self.unlabelled: deque[tuple[int, pd.DataFrame]] = deque()
+        self.seconds: dict[int, float] = {}  # wall seconds per action, kept across restarts
+        self.scores: list[float] = []  # served score per batch, kept by the fault harness
         self.first, self.floor, self.heald = self._start()
         self.static_model = self.heald.registry.load(self.first)
         self.landing = self.heald.settings.landing / MODEL
@@ -146,7 +163,7 @@ class HealdSystem:
 
     def _start(self) -> tuple[Version, float, Heald]:
         # Onboard with a provisional config, then compose heald with the threshold read off version 1.
-        store, registry = open_store(bench_settings(self.state, self.stream, self.knobs))
+        store, registry = open_store(bench_settings(self.state, self.stream, tick_seconds=self.tick_seconds))
         first = onboard(
             store,
             registry,
@@ -155,15 +172,25 @@ class HealdSystem:
             target=TARGET,
             now=self.clock.now(),
             task=Task(self.stream.task),
-            params=TrainParams(n_estimators=self.knobs.n_estimators, random_state=self.seed),
+            params=train_params(self.seed),
             actor="bench",
         )
         floor = threshold(self.stream, first)
-        settings = bench_settings(self.state, self.stream, self.knobs, floor)
-        heald = build(settings, clock=self.clock, pool="inline", store=store)
+        return first, floor, self._compose(floor, store)
+
+    def _compose(self, floor: float, store: Any = None) -> Heald:
+        settings = bench_settings(self.state, self.stream, floor, self.tick_seconds)
+        heald = build(settings, clock=self.clock, pool="inline", store=store, host_gauge=CALM)
         self.pool = TimedPool(heald.loop.p.pool)
-        heald = dataclasses.replace(heald, loop=Loop(dataclasses.replace(heald.loop.p, pool=self.pool)))
-        return first, floor, heald
+        self.pool.seconds = self.seconds
+        self.pool.kind_of = lambda action_id: heald.store.get_action(action_id).kind
+        return dataclasses.replace(heald, loop=Loop(dataclasses.replace(heald.loop.p, pool=self.pool)))
+
+    def restart(self) -> list[int]:
+        """A fresh heald over the same store and files, as the service after a crash: reconcile, go on."""
+        self.heald.store.close()  # the dead process's connections; nothing else of it survives
+        self.heald = self._compose(self.floor)
+        return self.heald.loop.reconcile()
 
     # -- the replay ----------------------------------------------------------------------------------
 
@@ -179,13 +206,23 @@ class HealdSystem:
         self.reveal(index, batch)
         return predicted
 
-    def reveal(self, index: int, batch: pd.DataFrame) -> None:
-        """The labelled batch lands; one tick of simulated time passes; the loop runs."""
-        now = self.clock.advance(timedelta(seconds=TICK_SECONDS))
-        self.ticks[now] = index
-        path = self.landing / f"batch-{index:05d}.csv"
-        batch.to_csv(path.with_name(f".{path.name}.part"), index=False)
+    def _land(self, name: str, frame: pd.DataFrame) -> None:
+        path = self.landing / name
+        frame.to_csv(path.with_name(f".{path.name}.part"), index=False)
         path.with_name(f".{path.name}.part").rename(path)  # heald never reads half a file
+
+    def reveal(self, index: int, batch: pd.DataFrame) -> None:
+        """The batch lands (labelled, or its rows now and labels ``label_delay`` ticks later); the loop ticks."""
+        now = self.clock.advance(timedelta(seconds=self.tick_seconds))
+        self.ticks[now] = index
+        if self.label_delay:
+            self._land(f"batch-{index:05d}-rows.csv", batch.drop(columns=[TARGET]))
+            self.unlabelled.append((index, batch))
+            while self.unlabelled and self.unlabelled[0][0] <= index - self.label_delay:
+                done, rows = self.unlabelled.popleft()
+                self._land(f"batch-{done:05d}-labels.csv", rows)
+        else:
+            self._land(f"batch-{index:05d}.csv", batch)
         started = time.perf_counter()
         report = self.heald.loop.tick()
         self.tick_wall.append(time.perf_counter() - started)
@@ -227,7 +264,7 @@ class HealdSystem:
 
     @property
     def compute_seconds(self) -> float:
-        return sum(self.pool.seconds.get(a.id, 0.0) for a in self.actions(ActionKind.RETRAIN))
+        return sum(self.seconds.get(a.id, 0.0) for a in self.actions(ActionKind.RETRAIN))
 
     def incidents(self) -> list[tuple[int, str]]:
         """(batch, kind) of every incident heald opened, oldest first."""

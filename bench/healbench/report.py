@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healbench.faults import RECOVER_WITHIN, FaultResult
+from healbench.faults import FaultResult
 from healbench.trial import Outcome
 
 SYSTEMS = ("heald", "static", "scheduled", "oracle", "arf")
@@ -57,144 +57,309 @@ def _num(value: Any) -> str:
     return str(value)
 
 
+# -- aggregation over seeds ------------------------------------------------------------------------------
+
+
+def first_seed(outcomes: list[Outcome]) -> list[Outcome]:
+    """One outcome per stream (its first seed), in the order the streams ran: for plots and descriptions."""
+    seen: dict[str, Outcome] = {}
+    for outcome in outcomes:
+        seen.setdefault(outcome.stream.name, outcome)
+    return list(seen.values())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spread:
+    """A figure over seeds: its mean and (sample) standard deviation."""
+
+    mean: float
+    sd: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Spread:
+        n = len(values)
+        mean = sum(values) / n
+        sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+        return cls(mean=mean, sd=sd, n=n)
+
+
+def spread(rows: Iterable[dict[str, Any]], stream: str, system: str, key: str) -> Spread | None:
+    values = [float(r[key]) for r in rows if r["stream"] == stream and r["system"] == system and r[key] is not None]
+    return Spread.of(values) if values else None
+
+
+def _need(rows: list[dict[str, Any]], stream: str, system: str, key: str) -> Spread:
+    found = spread(rows, stream, system, key)
+    if found is None:
+        raise KeyError(f"no {key!r} for {system} on {stream}")
+    return found
+
+
 # -- verdicts --------------------------------------------------------------------------------------------
 
 
-def verdicts(outcomes: list[Outcome], faults: list[FaultResult]) -> list[Verdict]:
+def verdicts(
+    outcomes: list[Outcome], faults: list[FaultResult], variants: list[Outcome] | None = None
+) -> list[Verdict]:
     rows = [r for o in outcomes for r in o.rows]
     out = []
-    for outcome in outcomes:
-        if not outcome.stream.drifting:
-            continue
+    systems = {r["system"] for r in rows}
+    for outcome in first_seed(outcomes):
         name = outcome.stream.name
-        heald, scheduled, static = by(rows, name, "heald"), by(rows, name, "scheduled"), by(rows, name, "static")
-        gap = heald["accuracy"] - scheduled["accuracy"]
-        frugal = heald["retrains"] * 3 <= scheduled["retrains"]
-        matched = gap >= -0.01 and frugal
+        if not {"heald", "static", "scheduled"} <= systems:
+            break
+        heald, static = _need(rows, name, "heald", "accuracy"), _need(rows, name, "static", "accuracy")
+        scheduled = _need(rows, name, "scheduled", "accuracy")
+        fits, their_fits = _need(rows, name, "heald", "retrains"), _need(rows, name, "scheduled", "retrains")
+        best = max(static.mean, scheduled.mean)
+        gap = heald.mean - best
+        frugal = fits.mean * 3 <= their_fits.mean
         out.append(
             Verdict(
-                claim=f"{name}: matches scheduled (within 1 point, <= 1/3 retrains) or beats it by > 1 point",
-                passed=matched or gap > 0.01,
-                detail=f"{_pct(heald['accuracy'])} vs {_pct(scheduled['accuracy'])} ({100 * gap:+.1f} points); "
-                f"retrains {heald['retrains']} vs {scheduled['retrains']}",
+                claim=f"{name}: mean >= max(static, scheduled) - 1 point with <= 1/3 of scheduled's fits, "
+                "or beats both by > 1 point",
+                passed=(gap >= -0.01 and frugal) or gap > 0.01,
+                detail=f"heald {_pm(heald)} vs static {_pm(static)}, scheduled {_pm(scheduled)} "
+                f"({100 * gap:+.1f} points); fits {fits.mean:.1f} vs {their_fits.mean:.1f}",
             )
         )
+        sick, static_sick = _need(rows, name, "heald", "sick_share"), _need(rows, name, "static", "sick_share")
         out.append(
             Verdict(
-                claim=f"{name}: sick time at most half the static model's (or zero)",
-                passed=heald["sick_share"] == 0 or heald["sick_share"] <= static["sick_share"] / 2,
-                detail=f"{_pct(heald['sick_share'])} % vs static {_pct(static['sick_share'])} %",
+                claim=f"{name}: sick time at most half the static model's",
+                passed=sick.mean <= static_sick.mean / 2,
+                detail=f"{_pct(sick.mean)} % vs static {_pct(static_sick.mean)} %",
             )
         )
-    classified = [o.stream.name for o in outcomes if o.stream.task == "classification"]
-    if classified and all(any(r["system"] == "arf" and r["stream"] == s for r in rows) for s in classified):
-        mine = sum(by(rows, s, "heald")["accuracy"] for s in classified) / len(classified)
-        theirs = sum(by(rows, s, "arf")["accuracy"] for s in classified) / len(classified)
+        if outcome.stream.harmless:
+            out.append(
+                Verdict(
+                    claim=f"{name}: input drift without harm, heald does not retrain",
+                    passed=fits.mean == 0,
+                    detail=f"fits per seed {[r['retrains'] for r in _rows_of(rows, name, 'heald')]}",
+                )
+            )
+    classified = [o.stream.name for o in first_seed(outcomes) if o.stream.task == "classification"]
+    if classified and all(spread(rows, s, "arf", "accuracy") for s in classified):
+        mine = sum(_need(rows, s, "heald", "accuracy").mean for s in classified) / len(classified)
+        theirs = sum(_need(rows, s, "arf", "accuracy").mean for s in classified) / len(classified)
         out.append(
             Verdict(
-                claim="mean accuracy over the classification streams within 2 points of ARF or better",
-                passed=mine >= theirs - 0.02,
+                claim=f"mean accuracy over the {len(classified)} classification streams above ARF's",
+                passed=mine > theirs,
                 detail=f"heald {_pct(mine)} vs ARF {_pct(theirs)} ({100 * (mine - theirs):+.1f} points)",
             )
         )
-    for fault in faults:
-        if fault.status == "pending":
-            out.append(Verdict(claim=f"fault {fault.fault}", passed=None, detail=fault.note))
-            continue
+    harmful = sum(len([p for p in o.promotions if p.harmful]) for o in outcomes)
+    harmful += sum(f.harmful_promotions for f in faults)
+    promoted = sum(len(o.promotions) for o in outcomes) + sum(f.promotions for f in faults)
+    out.append(
+        Verdict(
+            claim="harmful promotions in every run and fault: 0",
+            passed=harmful == 0,
+            detail=f"{harmful} of {promoted} promotions heald made",
+        )
+    )
+    for variant in variants or []:
+        name = variant.stream.name
+        hourly = by(variant.rows, name, "heald")
+        shipped = next(r for r in rows if r["stream"] == name and r["system"] == "heald" and r["seed"] == variant.seed)
+        gap = hourly["accuracy"] - shipped["accuracy"]
         out.append(
             Verdict(
-                claim=f"fault {fault.fault}: healthy, recovered within {RECOVER_WITHIN} ticks of detection",
-                passed=fault.status == "recovered",
-                detail=f"detected after {_num(fault.detection_ticks)} tick(s), recovered "
-                f"{_num(fault.recovery_ticks)} tick(s) later, healthy end: {fault.healthy}",
+                claim=f"{name}: the same defaults at 1 h ticks score within 1 point of the shipped tick",
+                passed=abs(gap) <= 0.01,
+                detail=f"{_pct(hourly['accuracy'])} at 1 h vs {_pct(shipped['accuracy'])} ({100 * gap:+.1f}); "
+                f"fits {hourly['retrains']} vs {shipped['retrains']}",
+            )
+        )
+    for name, results in _by_fault(faults).items():
+        if all(f.status == "pending" for f in results):
+            out.append(Verdict(claim=f"fault {name}", passed=None, detail=results[0].note))
+            continue
+        within = results[0].within
+        ok = [f.status == "recovered" for f in results]
+        detail = (
+            f"{sum(ok)} of {len(ok)} seeds; detected after {[f.detection_ticks for f in results]} tick(s), "
+            f"recovered {[f.recovery_ticks for f in results]} tick(s) later, healthy end {[f.healthy for f in results]}"
+        )
+        if name == "promoted-then-worse":
+            rolled = [any(r.startswith("rollback:succeeded") for r in f.remedies) for f in results]
+            out.append(
+                Verdict(claim=f"fault {name}: the bad promotion is rolled back", passed=all(rolled), detail=detail)
+            )
+        out.append(
+            Verdict(
+                claim=f"fault {name}: healthy, recovered within {within} tick(s) of detection",
+                passed=all(ok),
+                detail=detail,
             )
         )
     return out
 
 
+def _rows_of(rows: list[dict[str, Any]], stream: str, system: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r["stream"] == stream and r["system"] == system]
+
+
+def _by_fault(faults: list[FaultResult]) -> dict[str, list[FaultResult]]:
+    grouped: dict[str, list[FaultResult]] = {}
+    for fault in faults:
+        grouped.setdefault(fault.fault, []).append(fault)
+    return grouped
+
+
 # -- tables ----------------------------------------------------------------------------------------------
 
 
-def stream_table(outcome: Outcome) -> str:
-    metric = "R²" if outcome.stream.task == "regression" else "accuracy %"
+def _pm(value: Spread | None, regression: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    if regression:
+        return f"{value.mean:.3f} ± {value.sd:.3f}"
+    return f"{100 * value.mean:.1f} ± {100 * value.sd:.1f}"
+
+
+def stream_table(outcomes: list[Outcome], name: str) -> str:
+    rows = [r for o in outcomes if o.stream.name == name for r in o.rows]
+    regression = rows[0]["task"] == "regression"
+    metric = "R²" if regression else "accuracy %"
     lines = [
-        f"| system | {metric} | sick % | retrains | retrain compute s | wall s | detection delay (batches) "
-        "| false alarms |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
+        f"| system | {metric} | sick % | fits | retrain compute s | wall s | detection delay (batches, per seed) "
+        "| false alarms | promotions (harmful) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
-    for row in outcome.rows:
-        score = f"{row['accuracy']:.3f}" if outcome.stream.task == "regression" else _pct(row["accuracy"])
-        retrains = _num(row["retrains"]) if row["system"] != "arf" else f"online ({row.get('tree_resets', 0)} resets)"
-        delays = row["detection_delays"]
-        shown = "n/a" if delays is None else (", ".join("missed" if d is None else str(d) for d in delays) or "-")
+    for system in SYSTEMS:
+        mine = [r for r in rows if r["system"] == system]
+        if not mine:
+            continue
+        fits = spread(mine, name, system, "retrains")
+        shown_fits = (
+            f"online ({sum(r.get('tree_resets', 0) for r in mine)} resets)"
+            if system == "arf"
+            else ("n/a" if fits is None else f"{fits.mean:.1f} ± {fits.sd:.1f}")
+        )
+        delays = [r["detection_delays"] for r in mine if r["detection_delays"] is not None]
+        shown = (
+            "n/a"
+            if not delays
+            else "; ".join(", ".join("missed" if d is None else str(d) for d in per) or "-" for per in delays)
+        )
+        promoted = (
+            f"{sum(r['promotions'] for r in mine)} ({sum(r['harmful_promotions'] for r in mine)})"
+            if system == "heald"
+            else "-"
+        )
         lines.append(
-            f"| {row['system']} | {score} | {_pct(row['sick_share'])} | {retrains} | {row['compute_seconds']:.2f} "
-            f"| {row['wall_seconds']:.2f} | {shown} | {row['false_alarms']} |"
+            f"| {system} | {_pm(spread(mine, name, system, 'accuracy'), regression)} "
+            f"| {_pm(spread(mine, name, system, 'sick_share'))} | {shown_fits} "
+            f"| {sum(r['compute_seconds'] for r in mine) / len(mine):.2f} "
+            f"| {sum(r['wall_seconds'] for r in mine) / len(mine):.2f} | {shown} "
+            f"| {sum(r['false_alarms'] for r in mine) / len(mine):.1f} | {promoted} |"
         )
     return "\n".join(lines)
 
 
 def summary_table(outcomes: list[Outcome]) -> str:
     rows = [r for o in outcomes for r in o.rows]
-    classified = [o.stream.name for o in outcomes if o.stream.task == "classification"]
-    regressed = [o.stream.name for o in outcomes if o.stream.task == "regression"]
-    drifting = [o.stream.name for o in outcomes if o.stream.drifting]
+    streams = first_seed(outcomes)
+    classified = [o.stream.name for o in streams if o.stream.task == "classification"]
+    regressed = [o.stream.name for o in streams if o.stream.task == "regression"]
+    every = [o.stream.name for o in streams]
     lines = [
         f"| system | mean accuracy % ({len(classified)} classification streams) | mean R² ({len(regressed)}) "
-        f"| mean sick % ({len(drifting)} drifting) | retrains | retrain compute s | wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| mean sick % ({len(every)} streams) | fits per seed | retrain compute s per seed |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for system in SYSTEMS:
-        mine = [r for r in rows if r["system"] == system]
-        if not mine:
+        if not any(r["system"] == system for r in rows):
             continue
 
-        def mean(names: list[str], key: str, mine: list[dict[str, Any]] = mine) -> float | None:
-            values = [r[key] for r in mine if r["stream"] in names]
+        def mean(names: list[str], key: str, system: str = system) -> float | None:
+            values = [s.mean for n in names if (s := spread(rows, n, system, key)) is not None]
             return sum(values) / len(values) if values else None
 
         r2 = mean(regressed, "accuracy")
-        retrains = sum(r["retrains"] or 0 for r in mine) if system != "arf" else None
+        fits = mean(every, "retrains")
+        total_fits = None if fits is None else fits * len(every)
+        compute = mean(every, "compute_seconds")
         lines.append(
             f"| {system} | {_pct(mean(classified, 'accuracy'))} | {'n/a' if r2 is None else f'{r2:.3f}'} "
-            f"| {_pct(mean(drifting, 'sick_share'))} | {'online' if retrains is None else retrains} "
-            f"| {sum(r['compute_seconds'] for r in mine):.1f} | {sum(r['wall_seconds'] for r in mine):.1f} |"
+            f"| {_pct(mean(every, 'sick_share'))} | {'online' if total_fits is None else f'{total_fits:.1f}'} "
+            f"| {0.0 if compute is None else compute * len(every):.1f} |"
         )
+    return "\n".join(lines)
+
+
+def variant_table(outcomes: list[Outcome], variants: list[Outcome]) -> str:
+    rows = [r for o in outcomes for r in o.rows]
+    lines = [
+        "| stream | heald, shipped tick: score / sick % / fits | heald, 1 h tick: score / sick % / fits |",
+        "|---|---|---|",
+    ]
+    for variant in variants:
+        name = variant.stream.name
+        hourly = by(variant.rows, name, "heald")
+        shipped = next(r for r in rows if r["stream"] == name and r["system"] == "heald" and r["seed"] == variant.seed)
+        cells = [f"{_score(r)} / {_pct(r['sick_share'])} / {r['retrains']}" for r in (shipped, hourly)]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def _score(row: dict[str, Any]) -> str:
+    return f"{row['accuracy']:.3f}" if row["task"] == "regression" else _pct(row["accuracy"])
+
+
+def promotion_text(outcomes: list[Outcome], faults: list[FaultResult]) -> str:
+    harmful = [(o, p) for o in outcomes for p in o.promotions if p.harmful]
+    total = sum(len(o.promotions) for o in outcomes) + sum(f.promotions for f in faults)
+    count = len(harmful) + sum(f.harmful_promotions for f in faults)
+    lines = [f"{count} harmful of {total} promotions heald made in the stream runs and the fault runs."]
+    for outcome, p in harmful:
+        lines.append(
+            f"- {outcome.stream.name} seed {outcome.seed}: v{p.new} promoted over v{p.old} at batch {p.batch}; "
+            f"over the next window it scored {p.new_score:.3f} where v{p.old} would have scored {p.old_score:.3f}, "
+            "and it was still champion at the end of the window"
+        )
+    for fault in faults:
+        if fault.harmful_promotions:
+            lines.append(f"- fault {fault.fault} seed {fault.seed}: {fault.harmful_promotions} harmful")
     return "\n".join(lines)
 
 
 def fault_table(faults: list[FaultResult]) -> str:
     lines = [
-        "| fault | fallback | status | detected (ticks) | recovered (ticks / sim s / wall s) | resolved at tick "
-        "| healthy end | remedies |",
-        "|---|---|---|---:|---|---:|---|---|",
+        "| fault | fallback | within | recovered (seeds) | detected (ticks) | recovered (ticks) | resolved at tick "
+        "| healthy end | remedies (first seed) |",
+        "|---|---|---:|---|---|---|---|---|---|",
     ]
-    for f in faults:
-        if f.status == "pending":
-            lines.append(f"| {f.fault} | - | pending | - | - | - | - | {f.note} |")
+    for name, results in _by_fault(faults).items():
+        first = results[0]
+        if all(f.status == "pending" for f in results):
+            lines.append(f"| {name} | - | - | pending | - | - | - | - | {first.note} |")
             continue
-        recovered = (
-            f"{f.recovery_ticks} / {f.recovery_sim_seconds:.0f} / {f.recovery_wall_seconds:.2f}"
-            if f.recovery_ticks is not None and f.recovery_sim_seconds is not None and f.recovery_wall_seconds
-            else "not recovered"
-        )
+        ok = sum(f.status == "recovered" for f in results)
         lines.append(
-            f"| {f.fault} | {'stable v1' if f.fallback else 'none'} | {f.status} | {_num(f.detection_ticks)} "
-            f"| {recovered} | {_num(f.resolved_tick)} | {f.healthy} | {', '.join(f.remedies) or '-'} |"
+            f"| {name} | {'stable v1' if first.fallback else 'none'} | {first.within} | {ok} of {len(results)} "
+            f"| {', '.join(_num(f.detection_ticks) for f in results)} "
+            f"| {', '.join(_num(f.recovery_ticks) for f in results)} "
+            f"| {', '.join(_num(f.resolved_tick) for f in results)} | {', '.join(str(f.healthy) for f in results)} "
+            f"| {', '.join(first.remedies) or '-'} |"
         )
     return "\n".join(lines)
 
 
 def behind_arf(outcomes: list[Outcome]) -> str:
-    """The classification streams where ARF scored higher than heald, with the gap, largest first."""
+    """The classification streams where ARF scored higher than heald (means over seeds), largest gap first."""
     rows = [r for o in outcomes for r in o.rows]
     gaps = []
-    raced = {r["stream"] for r in rows if r["system"] == "arf"}
-    for outcome in outcomes:
+    for outcome in first_seed(outcomes):
         name = outcome.stream.name
-        if outcome.stream.task != "classification" or name not in raced:
+        arf = spread(rows, name, "arf", "accuracy")
+        if outcome.stream.task != "classification" or arf is None:
             continue
-        gap = by(rows, name, "heald")["accuracy"] - by(rows, name, "arf")["accuracy"]
+        gap = _need(rows, name, "heald", "accuracy").mean - arf.mean
         if gap < 0:
             gaps.append((gap, name))
     return ", ".join(f"{name} ({100 * gap:+.1f})" for gap, name in sorted(gaps)) or "none"

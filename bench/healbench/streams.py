@@ -52,6 +52,7 @@ class Size:
 
 
 GRADUAL_ROWS = 1500  # a gradual drift's transition, in rows (as MOA's usual width of about a thousand)
+SLOW_GRADUAL_ROWS = 4000  # a slow gradual drift: several thousand rows from the first new row to the last old one
 INCREMENTAL_ROWS = 3000  # how long an incremental drift keeps moving the concept
 
 TINY = Size(name="tiny", warmup=1000, replay=3000, batch_rows=500, drifts=1)
@@ -71,6 +72,8 @@ class Stream:
     warmup: int
     batch_rows: int
     drifts: list[Drift] = field(default_factory=list)
+    # The drift changes the inputs but not how well the first model predicts: heald must not retrain.
+    harmless: bool = False
 
     @property
     def drifting(self) -> bool:
@@ -352,11 +355,144 @@ def friedman(size: Size, seed: int) -> Stream:
     )
 
 
+def sea_slow(size: Size, seed: int) -> Stream:
+    from river.datasets import synth
+
+    concepts = [iter(synth.SEA(variant=v, noise=0.1, seed=seed + 20 + k)) for k, v in enumerate([0, 3, 2])]
+    frame, drifts = gradual(concepts, size, width=SLOW_GRADUAL_ROWS, seed=seed)
+    return Stream(
+        name="sea-gradual-slow",
+        task="classification",
+        source=f"river SEA, 10 % label noise, threshold 8 -> 9.5 (-> 7), each over {SLOW_GRADUAL_ROWS} rows",
+        frame=frame,
+        warmup=size.warmup,
+        batch_rows=size.batch_rows,
+        drifts=drifts,
+    )
+
+
+LONG = {"tiny": (24, 1), "quick": (100, 4), "full": (160, 6)}  # batches and drifts of the long stream
+LONG_BATCH_ROWS = 250
+SEA_CYCLE = (0, 3, 1, 2)
+
+
+def sea_long(size: Size, seed: int) -> Stream:
+    """SEA over 100+ small batches with several abrupt drifts, concepts coming back in a cycle."""
+    from river.datasets import synth
+
+    batches, drifts = LONG[size.name]
+    long = Size(
+        name=size.name, warmup=size.warmup, replay=batches * LONG_BATCH_ROWS, batch_rows=LONG_BATCH_ROWS, drifts=drifts
+    )
+    variants = [SEA_CYCLE[k % len(SEA_CYCLE)] for k in range(drifts + 1)]
+    concepts = [iter(synth.SEA(variant=v, noise=0.1, seed=seed + 30 + k)) for k, v in enumerate(variants)]
+    frame, found = abrupt(concepts, long)
+    return Stream(
+        name="sea-long",
+        task="classification",
+        source=f"river SEA, 10 % label noise, {drifts} abrupt drifts over {batches} batches (variants {variants})",
+        frame=frame,
+        warmup=long.warmup,
+        batch_rows=long.batch_rows,
+        drifts=found,
+    )
+
+
+REAL_BATCH_ROWS = 250
+REAL_REPLAY = {"tiny": 2000, "quick": 8000, "full": 16000}  # rows replayed from the resampled real data
+
+
+def _resample(x: np.ndarray, pick: np.ndarray, rng: np.random.Generator, jitter: float) -> np.ndarray:
+    """Rows of a small real data set drawn again, with a little noise so no row repeats exactly."""
+    return x[pick] + rng.normal(0.0, jitter, size=(len(pick), x.shape[1])) * x.std(axis=0)
+
+
+def cancer_subgroup(size: Size, seed: int) -> Stream:
+    """scikit-learn's breast cancer data: large tumours flip their label and, for a while, dominate the stream.
+
+    Rows are drawn again (with 3 % noise) from the 569 real ones. Up to the first drift the population is the
+    original one. From it, the label of the subgroup with the largest mean radius (top 30 %) is inverted,
+    and the stream's mix shifts to 95 % of that subgroup (covariate shift); at the second drift the mix comes
+    back to the original one, the subgroup's new relation stays. A model refit on the rows of the shifted
+    period has seen almost nothing of the other 70 % of the population, so refitting on recent rows hurts
+    once the mix returns.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    subgroup = np.flatnonzero(x[:, 0] > np.quantile(x[:, 0], 0.7))
+    others = np.setdiff1d(np.arange(len(x)), subgroup)
+    warmup, replay = size.warmup // 2, REAL_REPLAY[size.name]
+    starts = [replay // 3, 2 * replay // 3]
+
+    def draw(n: int, share: float) -> np.ndarray:
+        from_subgroup = rng.random(n) < share
+        return np.where(from_subgroup, rng.choice(subgroup, n), rng.choice(others, n))
+
+    base = len(subgroup) / len(x)
+    picks = [draw(warmup + starts[0], base), draw(starts[1] - starts[0], 0.95), draw(replay - starts[1], base)]
+    flipped = [False, True, True]
+    parts = []
+    for pick, flip in zip(picks, flipped, strict=True):
+        labels = y[pick].copy()
+        if flip:
+            inside = np.isin(pick, subgroup)
+            labels[inside] = 1 - labels[inside]
+        part = pd.DataFrame(_resample(x, pick, rng, 0.03), columns=[f"x{i}" for i in range(x.shape[1])])
+        part[TARGET] = labels
+        parts.append(part)
+    return Stream(
+        name="cancer-subgroup",
+        task="classification",
+        source="scikit-learn breast cancer (real, 569 rows resampled with 3 % noise); the largest-radius 30 % "
+        "invert their label and make up 95 % of the rows for a third of the replay",
+        frame=pd.concat(parts, ignore_index=True),
+        warmup=warmup,
+        batch_rows=REAL_BATCH_ROWS,
+        drifts=[Drift(at=starts[0], kind="subgroup label + covariate"), Drift(at=starts[1], kind="covariate")],
+    )
+
+
+def digits_input_drift(size: Size, seed: int) -> Stream:
+    """scikit-learn's digits: from a third of the replay on, 85 % of the rows are digits 0 to 4.
+
+    The images' distribution changes a lot (pixel means move), how each image maps to its digit does not:
+    the first model stays as accurate as it was, so a retrain would be wasted.
+    """
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    low, high = np.flatnonzero(y <= 4), np.flatnonzero(y > 4)
+    warmup, replay = size.warmup // 2, REAL_REPLAY[size.name]
+    start = replay // 3
+    before = rng.integers(0, len(x), warmup + start)
+    after_n = replay - start
+    after = np.where(rng.random(after_n) < 0.85, rng.choice(low, after_n), rng.choice(high, after_n))
+    pick = np.concatenate([before, after])
+    frame = pd.DataFrame(_resample(x, pick, rng, 0.05), columns=[f"x{i}" for i in range(x.shape[1])])
+    frame[TARGET] = y[pick]
+    return Stream(
+        name="digits-input-drift",
+        task="classification",
+        source="scikit-learn digits (real, 1797 images resampled with 5 % noise); from a third of the replay "
+        "on, 85 % of the rows are digits 0-4 (the inputs drift, the first model's accuracy does not drop)",
+        frame=frame,
+        warmup=warmup,
+        batch_rows=REAL_BATCH_ROWS,
+        drifts=[Drift(at=start, kind="input only")],
+        harmless=True,
+    )
+
+
 CATALOGUE: dict[str, Callable[[Size, int], Stream]] = {
     "sea-abrupt": sea,
     "stagger-abrupt": stagger,
     "agrawal-abrupt": agrawal_abrupt,
     "agrawal-gradual": agrawal_gradual,
+    "sea-gradual-slow": sea_slow,
+    "sea-long": sea_long,
     "hyperplane-incremental": hyperplane,
     "rbf-incremental": rbf,
     "phishing": phishing,
@@ -364,6 +500,8 @@ CATALOGUE: dict[str, Callable[[Size, int], Stream]] = {
     "segments": segments,
     "sklearn-recalibrated": recalibrated,
     "sklearn-friedman": friedman,
+    "cancer-subgroup": cancer_subgroup,
+    "digits-input-drift": digits_input_drift,
 }
 
 

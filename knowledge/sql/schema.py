@@ -171,6 +171,7 @@ decisions = Table(
     Column("reason", Text, nullable=False),
     Column("candidates", JSON, nullable=False),
     Column("action_id", Integer, ForeignKey("actions.id"), nullable=True),
+    Column("decided_by", String(64), nullable=False, server_default=""),
 )
 
 batches = Table(

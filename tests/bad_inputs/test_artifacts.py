@@ -134,6 +134,6 @@ def test_a_healthy_champion_reads_ok_and_is_loaded_once(onboarded: tuple[Heald, 
                 SenseContext(now=heald.clock.now(), model=model, registry=heald.registry)
             )
             assert reading.value == 1.0
-        assert heald.registry.cached() == [("m", 1)]
+        assert heald.registry.held() == [("m", 1)]
     finally:
         heald.close()

@@ -98,6 +98,10 @@ def test_a_fault_whose_prerequisite_is_missing_is_reported_pending(tmp_path: Pat
         name = "needs-a-part"
         description = "a fault whose part is not built yet"
         fallback = False
+        drift = False
+        label_delay = 0
+        within = 3
+        after = 8
 
         def missing(self) -> str | None:
             return "pending: the part is not in this tree"
@@ -108,8 +112,7 @@ def test_a_fault_whose_prerequisite_is_missing_is_reported_pending(tmp_path: Pat
         def recovered(self, system: replay.HealdSystem) -> bool:
             raise AssertionError("a pending fault is never watched")
 
-    steady = faults.steady(streams.TINY, seed=1)
-    result = faults.run(Unwired(), steady, tmp_path / "state", replay.Knobs(), seed=1)
+    result = faults.run(Unwired(), streams.TINY, tmp_path / "state", seed=1)
     assert result.status == "pending" and result.note == "pending: the part is not in this tree"
     assert not (tmp_path / "state").exists()
     assert result.as_row()["fault"] == "needs-a-part"
@@ -125,3 +128,75 @@ def test_the_report_rewrites_only_its_own_section(run: tuple[list[dict[str, obje
     assert "python bench/healing.py --tiny --streams sea-abrupt" in text
     assert (out / "plots" / "healing-tiny-sea-abrupt.png").stat().st_size > 10_000
     assert "bench/plots/healing-tiny-sea-abrupt.png" in (out / "README-snippet.md").read_text()
+
+
+def _healbench() -> None:
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.append(str(ROOT / "bench"))  # appended: bench/pipeline.py must not shadow the package
+
+
+def test_cancer_subgroup_inverts_the_subgroup_only_and_shifts_the_mix() -> None:
+    """In the shifted third the large-radius subgroup makes up most rows and its labels are inverted against
+    the same rows before the drift; rows outside it keep the original relation (benign mostly 1)."""
+    _healbench()
+    from healbench import streams
+
+    stream = streams.load("cancer-subgroup", streams.QUICK, seed=3)
+    replay = stream.frame.iloc[stream.warmup :].reset_index(drop=True)
+    first, second = stream.drifts
+    cut = float(stream.initial()["x0"].quantile(0.8))
+    before, shifted = replay.iloc[: first.at], replay.iloc[first.at : second.at]
+    assert (shifted["x0"] > cut).mean() > 2 * (before["x0"] > cut).mean()
+    big_before = before[before["x0"] > cut][streams.TARGET].mean()
+    big_after = shifted[shifted["x0"] > cut][streams.TARGET].mean()
+    assert big_before < 0.3 and big_after > 0.7  # large tumours: malignant (0) before, labelled 1 after
+    small_after = replay.iloc[second.at :]
+    small_after = small_after[small_after["x0"] < float(stream.initial()["x0"].quantile(0.3))]
+    assert small_after[streams.TARGET].mean() > 0.8
+
+
+def test_digits_input_drift_changes_the_mix_not_the_relation() -> None:
+    """After the drift most rows are digits 0-4, before it the digits are evenly mixed; the stream is marked
+    harmless, so the benchmark checks that heald does not retrain on it."""
+    _healbench()
+    from healbench import streams
+
+    stream = streams.load("digits-input-drift", streams.QUICK, seed=3)
+    replay = stream.frame.iloc[stream.warmup :].reset_index(drop=True)
+    start = stream.drifts[0].at
+    assert stream.harmless
+    assert (replay.iloc[:start][streams.TARGET] <= 4).mean() < 0.6
+    assert (replay.iloc[start:][streams.TARGET] <= 4).mean() > 0.8
+
+
+def test_the_long_stream_has_100_batches_and_several_drifts() -> None:
+    """The quick long stream replays at least 100 batches and has at least 3 abrupt drifts."""
+    _healbench()
+    from healbench import streams
+
+    stream = streams.load("sea-long", streams.QUICK, seed=1)
+    assert len(stream.batches()) >= 100
+    assert len(stream.drifts) >= 3
+
+
+def test_a_promotion_is_harmful_only_when_worse_beyond_tolerance_and_kept() -> None:
+    """A promoted version scoring more than the tolerance below the one it replaced is harmful only if it
+    was still champion at the end of the window; a rolled-back or close one is not."""
+    _healbench()
+    from healbench.promotions import TOLERANCE, Promotion
+
+    worse = 0.9 - 2 * TOLERANCE
+    assert Promotion(batch=3, new=2, old=1, new_score=worse, old_score=0.9, kept=True).harmful
+    assert not Promotion(batch=3, new=2, old=1, new_score=worse, old_score=0.9, kept=False).harmful
+    assert not Promotion(batch=3, new=2, old=1, new_score=0.9 - TOLERANCE / 2, old_score=0.9, kept=True).harmful
+    assert not Promotion(batch=3, new=2, old=1, new_score=None, old_score=0.9, kept=True).harmful
+
+
+def test_spread_over_seeds_is_mean_and_sample_deviation() -> None:
+    """Figures over seeds are reported as the mean and the sample standard deviation (0 for one seed)."""
+    _healbench()
+    from healbench.report import Spread
+
+    three = Spread.of([0.8, 0.9, 1.0])
+    assert abs(three.mean - 0.9) < 1e-12 and abs(three.sd - 0.1) < 1e-12 and three.n == 3
+    assert Spread.of([0.7]).sd == 0.0

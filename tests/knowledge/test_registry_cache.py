@@ -28,8 +28,8 @@ def test_the_cache_keeps_the_aliased_versions_only(heald: Heald, clock: ManualCl
         if n == 3:
             registry.mark_stable("m", 3, at=clock.now(), reason="served healthy")
         clock.advance(timedelta(minutes=1))
-    assert registry.cached() == [("m", 3), ("m", 11), ("m", 12)]
+    assert registry.held() == [("m", 3), ("m", 11), ("m", 12)]
     registry.load(registry.version("m", 5))
-    assert registry.cached() == [("m", 3), ("m", 5), ("m", 12)]
+    assert registry.held() == [("m", 3), ("m", 5), ("m", 12)]
     registry.load(registry.version("m", 7))
-    assert registry.cached() == [("m", 3), ("m", 7), ("m", 12)]
+    assert registry.held() == [("m", 3), ("m", 7), ("m", 12)]

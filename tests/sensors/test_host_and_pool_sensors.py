@@ -10,7 +10,7 @@ from daemon.compose import Heald
 from knowledge.clock import ManualClock
 from knowledge.values import SymptomKind, Version
 from sensors.base import SenseContext
-from sensors.host import HostLimits, HostSensor, read_host
+from sensors.host import FixedHostGauge, HostLimits, HostSensor, read_host
 from sensors.pool import FixedGauge, PoolReading, PoolSensor
 
 
@@ -33,13 +33,10 @@ def test_memory_over_its_limit_becomes_host_pressure_when_it_persists(
     sensor = HostSensor(
         tmp_path,
         limits,
-        read=lambda: {
-            "cpu_percent": 100.0,
-            "memory_percent": next(readings),
-            "disk_percent": 1.0,
-            "load_per_cpu": 9.0,
-            "rss_mb": 1.0,
-        },
+        FixedHostGauge(
+            {"cpu_percent": 100.0, "memory_percent": m, "disk_percent": 1.0, "load_per_cpu": 9.0, "rss_mb": 1.0}
+            for m in readings
+        ),
     )
     analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings())
     model = watched.store.get_model(champion.model)
