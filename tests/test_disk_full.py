@@ -16,6 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon.compose import Heald, build
+from daemon.config import Monitor
 from daemon.metrics import Metrics
 from daemon.onboard import onboard
 from daemon.service import Service
@@ -46,12 +47,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write a filler file until the file system refuses another byte."""
     filler = disk / "filler"
-    with filler.open("wb") as fh:
+    with filler.open("wb", buffering=0) as fh:  # unbuffered: nothing left to fail when the file is closed
         for size in (1 << 20, 1 << 12, 1):
             try:
                 while True:
                     fh.write(b"\0" * size)
-                    fh.flush()
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
     return filler
@@ -65,7 +65,8 @@ def test_a_full_disk_pauses_intake_without_duplicates_and_it_resumes(small_disk:
     """Under ENOSPC no batch row is duplicated and no file is lost; intake_blocked, heald_intake_blocked and the
     STATUS line say so; new files wait in the landing folder; with space back, each file is recorded once."""
     clock = ManualClock()
-    heald = build(make_settings(small_disk / "state"), clock=clock, pool="inline")
+    quiet = Monitor(memory_percent=0, disk_percent=0, load_per_cpu=0, rss_mb=0, anomaly=False)
+    heald = build(make_settings(small_disk / "state", monitor=quiet), clock=clock, pool="inline")
     try:
         onboard(heald.store, heald.registry, name="m", frame=table(600, seed=1), target="y", now=clock.now(),
                 params=TrainParams(n_estimators=10, max_depth=6))  # fmt: skip
