@@ -17,7 +17,7 @@ class RollbackActuator:
     def execute(self, action: Action, ctx: ActContext) -> Outcome:
         try:
             move = ctx.registry.rollback(
-                ctx.model.name, at=ctx.now, actor="heald", reason=action.reason, action_id=action.id
+                ctx.model.name, at=ctx.now, actor="heald", reason=action.reason, action_id=action.id, epoch=ctx.epoch
             )
         except (ActionError, StoreError) as exc:
             return Outcome(ok=False, detail=str(exc))

@@ -3,6 +3,7 @@
 It keeps the registry's promises: an artifact is on disk (fsynced and renamed) before the row naming it
 commits; a promotion moves the alias, writes its history and the action journal in one transaction; a
 load checks the sha256 first; a version that was rolled back is never promoted again without a person.
+Every alias move carries the caller's lease ``epoch`` down to the store, which refuses it when stale.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class ModelRegistry:
         actor: str,
         reason: str,
         action_id: int | None = None,
+        epoch: int | None = None,
     ) -> AliasMove:
         """Make ``number`` the champion, if it verifies and was never rolled back (unless a person says so)."""
         version = self.store.get_version(model, number)
@@ -120,6 +122,7 @@ class ModelRegistry:
             reason=reason,
             action_id=action_id,
             expect_from=current,
+            epoch=epoch,
         )
 
     def rollback_targets(self, model: str) -> Iterator[Version]:
@@ -131,7 +134,16 @@ class ModelRegistry:
             if self.verifies(version):
                 yield version
 
-    def rollback(self, model: str, *, at: datetime, actor: str, reason: str, action_id: int | None = None) -> AliasMove:
+    def rollback(
+        self,
+        model: str,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str,
+        action_id: int | None = None,
+        epoch: int | None = None,
+    ) -> AliasMove:
         """Point the champion at the newest stable version that verifies; mark the old one rolled back."""
         target = next(self.rollback_targets(model), None)
         if target is None:
@@ -147,12 +159,13 @@ class ModelRegistry:
             action_id=action_id,
             expect_from=current,
             rolled_back=current,
+            epoch=epoch,
         )
 
-    def mark_stable(self, model: str, number: int, *, at: datetime, reason: str) -> AliasMove:
+    def mark_stable(self, model: str, number: int, *, at: datetime, reason: str, epoch: int | None = None) -> AliasMove:
         """Record that a version served healthy long enough to be a rollback target."""
         self.store.mark_stable(model, number, at)
-        return self.store.move_alias(model, Alias.STABLE, number, at=at, actor="heald", reason=reason)
+        return self.store.move_alias(model, Alias.STABLE, number, at=at, actor="heald", reason=reason, epoch=epoch)
 
     def check(self, model: str) -> list[str]:
         """Problems with a model's registry (empty when sound): used after crashes and by tests."""
