@@ -2,7 +2,7 @@
 
 The others keep monitoring (observations and incidents are shared and harmless to record twice over a
 tick) but plan, execute and settle nothing. The lease is a row with a holder, an epoch and the time it was
-last renewed. The holder renews it every tick and, in the service, from a heartbeat thread a few times per
+last renewed. The holder renews it every tick and, in the service, from a renewal thread a few times per
 tick (so a long tick does not lose it); a holder that stops renewing (killed, frozen, cut off) loses it
 ``ttl_seconds`` later and the next daemon takes over with a higher epoch.
 
@@ -23,7 +23,7 @@ from knowledge.clock import Clock
 from knowledge.sql.store import ACTOR_LEASE, SqlKnowledgeStore
 
 log = get("heald.leader")
-HEARTBEATS_PER_TICK = 4  # renewals per TTL: a holder survives a stall of 3/4 of a tick
+RENEWALS_PER_TICK = 4  # renewals per TTL: a holder survives a stall of 3/4 of a tick
 
 
 def default_holder() -> str:
@@ -35,8 +35,8 @@ def lease_ttl(tick_seconds: float) -> float:
     return tick_seconds
 
 
-def heartbeat_seconds(tick_seconds: float) -> float:
-    return lease_ttl(tick_seconds) / HEARTBEATS_PER_TICK
+def renewal_seconds(tick_seconds: float) -> float:
+    return lease_ttl(tick_seconds) / RENEWALS_PER_TICK
 
 
 class Leadership:
@@ -48,7 +48,7 @@ class Leadership:
         self.holder = holder
         self.ttl_seconds = ttl_seconds
         self.epoch: int | None = None
-        self._lock = threading.Lock()  # the tick and the heartbeat renew from different threads
+        self._lock = threading.Lock()  # the tick and the renewal thread renew from different threads
 
     def __call__(self) -> int | None:
         with self._lock:
@@ -64,7 +64,7 @@ class Leadership:
             return epoch
 
 
-class Heartbeat:
+class LeaseRenewer:
     """A thread that calls ``renew`` every ``interval()`` seconds until stopped (the lease between ticks)."""
 
     def __init__(self, renew: Callable[[], object], interval: Callable[[], float]) -> None:
@@ -84,5 +84,5 @@ class Heartbeat:
         while not self._stop.wait(self._interval()):
             try:
                 self._renew()
-            except Exception:  # a failed renewal is the next tick's problem; the heartbeat must go on
+            except Exception:  # a failed renewal is the next tick's problem; the renewals must go on
                 log.exception("lease_renewal_failed")

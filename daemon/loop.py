@@ -118,7 +118,11 @@ class Loop:
         if self.epoch is None:
             return False
         if self._settled != self.epoch:
-            self.reconcile()
+            try:
+                self.reconcile()
+            except StaleEpochError as exc:  # taken over again while settling: the newer holder settles
+                log.warning("leadership_fenced", epoch=self.epoch, error=str(exc))
+                return False
             self._settled = self.epoch
         return True
 

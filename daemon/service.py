@@ -1,6 +1,6 @@
 """heald, the daemon: opens the knowledge store, then ticks until told to stop.
 
-Each tick renews the actor lease and a heartbeat thread renews it between ticks; the daemon that holds it
+Each tick renews the actor lease and a renewal thread renews it between ticks; the daemon that holds it
 settles what earlier holders left unfinished (the journal's reconcile) and acts, the others only monitor.
 
 Signals: SIGHUP reloads the config (a bad new config is logged and the old one kept); SIGTERM and SIGINT
@@ -23,7 +23,7 @@ from daemon import logs
 from daemon.api import ApiServer, create_app
 from daemon.capture import Capture
 from daemon.compose import Heald, build
-from daemon.leader import Heartbeat, heartbeat_seconds
+from daemon.leader import LeaseRenewer, renewal_seconds
 from daemon.metrics import Metrics
 from daemon.scheduler import TickScheduler
 from daemon.systemd import notify
@@ -69,7 +69,7 @@ class Service:
             )
 
     def renew_lease(self) -> None:
-        """Renew the lease between ticks (the heartbeat), so a long tick does not hand it to a follower."""
+        """Renew the lease between ticks (the renewal thread), so a long tick does not hand it to a follower."""
         lease = self.heald.loop.p.lease
         if lease is not None and not self._stop.is_set():
             lease()
@@ -108,8 +108,8 @@ class Service:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
-        heartbeat = Heartbeat(self.renew_lease, lambda: heartbeat_seconds(self.heald.settings.tick_seconds))
-        heartbeat.start()
+        renewer = LeaseRenewer(self.renew_lease, lambda: renewal_seconds(self.heald.settings.tick_seconds))
+        renewer.start()
         scheduler.start()
         notify(READY=1, STATUS="started; first tick running")
         log.info("service_started", database=self.heald.store.url, tick_seconds=self.heald.settings.tick_seconds)
@@ -125,7 +125,7 @@ class Service:
         if api is not None:
             api.stop()
         scheduler.stop()
-        heartbeat.stop()
+        renewer.stop()
         self.capture.flush(self.heald.clock.now())  # served rows are data: never dropped on the way out
         self.heald.close()
         log.info("service_stopped", ticks=self.ticks)

@@ -103,7 +103,7 @@ def test_a_leader_that_lost_the_lease_cannot_promote_or_finish(
     action_id = running_retrain(heald, clock, epoch)
     clock.advance(timedelta(seconds=heald.settings.tick_seconds + 1))
     lease = standby.loop.p.lease
-    assert lease is not None and lease() == epoch + 1  # taken over (its heartbeat), not yet settled
+    assert lease is not None and lease() == epoch + 1  # taken over (by its renewal thread), not yet settled
     late = heald.registry.register(
         "m",
         heald.registry.load(heald.registry.version("m", 1)),
