@@ -7,7 +7,8 @@ traceback::
     HealdError
     ├── ConfigError            a setting is missing, unknown, of the wrong type or out of range
     ├── StoreError             the knowledge store cannot be reached or migrated
-    │   └── StaleEpochError    a write carried a lease epoch that is no longer the current one (fenced)
+    │   ├── StaleEpochError    a write carried a lease epoch that is no longer the current one (fenced)
+    │   └── DiskFullError      a write failed because the disk (or quota) is full; retried when space returns
     ├── NotFoundError          a model, version, incident or action that does not exist
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
     └── ActionError            a remediation could not be carried out (no target, not better, ...)
@@ -38,6 +39,10 @@ class StaleEpochError(StoreError):
     It derives from ``StoreError`` because to the code that tried the write it is a store refusal like any
     other (an actuator reports its action failed); the loop catches it first and stops acting.
     """
+
+
+class DiskFullError(StoreError):
+    """A write failed because the file system holding it is full (ENOSPC, EDQUOT or SQLite's "disk is full")."""
 
 
 class NotFoundError(HealdError):
