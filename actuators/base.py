@@ -43,6 +43,9 @@ class ActContext:
     store: SqlKnowledgeStore
     settings: ActSettings = ActSettings()
     pool: WorkerPool | None = None
+    # The lease epoch the action was planned under: every alias move of the actuator carries it, so a
+    # daemon that lost the lease while its action ran cannot promote (None: an operator's action).
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -77,6 +77,7 @@ class RerunActuator:
             actor=action.actor,
             min_gain=ctx.settings.min_gain,
             action_id=action.id,
+            epoch=ctx.epoch,
         )
         reused = [s.stage for s in done.row.stages if s.status == "reused"]
         kept = ", ".join(reused) or "nothing"

@@ -98,7 +98,13 @@ class RetrainActuator:
             created_by=f"action:{action.id}",
         )
         ctx.store.move_alias(
-            ctx.model.name, Alias.CHALLENGER, version.number, at=ctx.now, actor="heald", reason=action.reason
+            ctx.model.name,
+            Alias.CHALLENGER,
+            version.number,
+            at=ctx.now,
+            actor="heald",
+            reason=action.reason,
+            epoch=ctx.epoch,
         )
         result: dict[str, Any] = {
             "version": version.number,
@@ -129,6 +135,7 @@ class RetrainActuator:
                 actor="heald",
                 reason=f"retrain: {metric} {challenger_scores[metric]:.4f} vs champion {champion_score}",
                 action_id=action.id,
+                epoch=ctx.epoch,
             )
         except (ActionError, ArtifactError, StoreError) as exc:
             return Outcome(ok=False, detail=str(exc), result={**result, "promoted": False})

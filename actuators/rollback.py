@@ -27,6 +27,7 @@ class RollbackActuator:
                 reason=reason,
                 action_id=action.id,
                 to=int(to) if to is not None else None,
+                epoch=ctx.epoch,
             )
         except (ActionError, ArtifactError, StoreError) as exc:
             return Outcome(ok=False, detail=str(exc))

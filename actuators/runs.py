@@ -232,6 +232,7 @@ def promote_if_not_worse(
     actor: str,
     min_gain: float,
     action_id: int | None = None,
+    epoch: int | None = None,
 ) -> Judgement:
     """Make ``version`` champion if it scores at least the champion's score (plus ``min_gain``) on the
     run's held-out rows; otherwise it stays a challenger."""
@@ -240,7 +241,9 @@ def promote_if_not_worse(
     metric = primary_metric(task)
     challenger = float(version.metrics[metric])
     champion = _champion_score(registry, model, run, task, metric)
-    registry.store.move_alias(model, Alias.CHALLENGER, version.number, at=at, actor=actor, reason="pipeline run")
+    registry.store.move_alias(
+        model, Alias.CHALLENGER, version.number, at=at, actor=actor, reason="pipeline run", epoch=epoch
+    )
     if champion is not None and challenger < champion + min_gain:
         detail = (
             f"v{version.number} {metric} {challenger:.4f} is not above champion {champion:.4f} + {min_gain}; "
@@ -255,6 +258,7 @@ def promote_if_not_worse(
             actor=actor,
             reason=f"pipeline run: {metric} {challenger:.4f} vs champion {champion}",
             action_id=action_id,
+            epoch=epoch,
         )
     except (ActionError, ArtifactError, StoreError) as exc:
         return Judgement(promoted=False, metric=metric, challenger=challenger, champion=champion, detail=str(exc))

@@ -23,7 +23,7 @@ from daemon.analyzer import Analyzer, AnalyzerSettings
 from daemon.anomaly import AnomalySettings, AnomalyWatch
 from daemon.config import ModelSettings, Settings
 from daemon.incidents import IncidentTracker
-from daemon.leader import Leadership, default_holder
+from daemon.leader import Leadership, default_holder, lease_ttl
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
@@ -199,9 +199,7 @@ def build(
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,
-        is_leader=Leadership(
-            store, clock, holder=holder or default_holder(), ttl_seconds=max(3 * settings.tick_seconds, 30.0)
-        ),
+        lease=Leadership(store, clock, holder=holder or default_holder(), ttl_seconds=lease_ttl(settings.tick_seconds)),
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 

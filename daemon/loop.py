@@ -9,8 +9,12 @@ Each model's part of a tick is isolated: a failure while sensing, analyzing, pla
 is recorded (a ``tick_failed`` observation and log event) and the tick goes on with the others.
 
 Execution is journal-first: an action is written as ``planned`` and committed before it is handed to the
-worker pool, and finished actions are collected on the next tick (at once with the inline pool). On start,
-``reconcile()`` settles actions a crash left ``running`` by looking at the world, never by re-running them.
+worker pool, and finished actions are collected on the next tick (at once with the inline pool).
+
+Only the lease holder acts. Each tick renews the lease; when this daemon has just acquired it (at start,
+or taking over from a dead or frozen holder), ``reconcile()`` first settles the actions of earlier epochs
+left ``planned`` or ``running``, by looking at the world, never by re-running them. Every write that acts
+carries the epoch; when the store refuses it as stale (``StaleEpochError``) the tick stops acting.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from actuators.base import ActContext, ActSettings, Actuator
-from actuators.pool import WorkerPool
+from actuators.pool import Finished, WorkerPool
 from actuators.runs import interrupted
 from daemon.analyzer import Analyzer
 from daemon.incidents import IncidentTracker
@@ -28,6 +32,7 @@ from daemon.logs import get
 from daemon.planner import Plan, Planner
 from daemon.rules import HOST
 from knowledge.clock import Clock
+from knowledge.errors import StaleEpochError, StoreError
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import (
@@ -81,7 +86,9 @@ class LoopParts:
     act_settings: Callable[[str], ActSettings]
     healthy: Callable[[ModelRecord, Observation], bool]
     stable_after: int = 6
-    is_leader: Callable[[], bool] = lambda: True
+    # Takes or renews the actor lease: the epoch held, or None while another daemon holds it. Without a
+    # lease (a single embedded daemon, the tests) the loop always acts, unfenced.
+    lease: Callable[[], int | None] | None = None
 
 
 class Loop:
@@ -91,6 +98,8 @@ class Loop:
         self.p = parts
         self.stopping = False
         self._host_planned: datetime | None = None  # host incidents are planned once per tick
+        self.epoch: int | None = None  # the lease epoch this tick acts under (None: no lease, unfenced)
+        self._settled: object = _NOTHING  # the epoch whose predecessors' actions were settled
 
     # -- the tick -----------------------------------------------------------------------------------
 
@@ -98,15 +107,35 @@ class Loop:
         now = self.p.clock.now()
         report = TickReport(at=now)
         report.finished += self.collect(now)
-        acting = self.p.is_leader() and not self.stopping
+        acting = self._lead() and not self.stopping
         for model in self.p.store.list_models():
             try:
                 self._tick_model(model, now, report, acting)
+            except StaleEpochError as exc:  # another daemon took over mid-tick: its writes win, ours stop
+                log.warning("leadership_fenced", model=model.name, epoch=self.epoch, error=str(exc))
+                acting = False
             except Exception as exc:  # isolation: one model's failure never stops the loop for the others
                 self._model_failed(model, now, report, exc)
         report.finished += self.collect(now)
         log.debug("tick_completed", observations=report.observations, started=len(report.started))
         return report
+
+    def _lead(self) -> bool:
+        """Renew the lease; on acquiring it, settle what earlier holders left unfinished, then act."""
+        if self.p.lease is None:
+            self.epoch = None
+            return True
+        self.epoch = self.p.lease()
+        if self.epoch is None:
+            return False
+        if self._settled != self.epoch:
+            try:
+                self.reconcile()
+            except StaleEpochError as exc:  # taken over again while settling: the newer holder settles
+                log.warning("leadership_fenced", epoch=self.epoch, error=str(exc))
+                return False
+            self._settled = self.epoch
+        return True
 
     def _model_failed(self, model: ModelRecord, now: datetime, report: TickReport, exc: Exception) -> None:
         """Record a model's failed tick (a ``tick_failed`` observation and log event) and let the tick go on."""
@@ -168,7 +197,11 @@ class Loop:
         store = self.p.store
         for action_id in plan.unverified:
             store.set_outcome(
-                action_id, ActionOutcome.NOT_VERIFIED, at=now, detail="symptom persisted after the action"
+                action_id,
+                ActionOutcome.NOT_VERIFIED,
+                at=now,
+                detail="symptom persisted after the action",
+                epoch=self.epoch,
             )
         if plan.chosen is None:
             self._decide(plan, now, None)
@@ -182,6 +215,7 @@ class Loop:
             incident_id=plan.incident.id,
             params=plan.chosen.params,
             cost=plan.chosen.cost,
+            epoch=self.epoch,
         )
         self._decide(plan, now, action.id)
         status = IncidentStatus.ESCALATED if plan.escalate else IncidentStatus.MITIGATING
@@ -223,14 +257,20 @@ class Loop:
         )
 
     def start(self, action: Action, model: ModelRecord, now: datetime) -> None:
-        """Mark a journaled action running and hand it to the pool."""
+        """Mark a journaled action running and hand it to the pool; it acts under the epoch it was planned in."""
         actuator = self.p.actuators.get(action.kind)
         if actuator is None:
             self.p.store.transition_action(
-                action.id, ActionState.FAILED, at=now, error=f"no actuator for {action.kind.value}"
+                action.id,
+                ActionState.FAILED,
+                at=now,
+                error=f"no actuator for {action.kind.value}",
+                epoch=action.epoch,
             )
             return
-        running = self.p.store.transition_action(action.id, ActionState.RUNNING, at=now, detail="handed to the pool")
+        running = self.p.store.transition_action(
+            action.id, ActionState.RUNNING, at=now, detail="handed to the pool", epoch=action.epoch
+        )
         log.info(
             "action_started",
             model=model.name,
@@ -246,22 +286,20 @@ class Loop:
             store=self.p.store,
             settings=self.p.act_settings(model.name),
             pool=self.p.pool,
+            epoch=action.epoch,
         )
         self.p.pool.submit(action.id, lambda: actuator.execute(running, ctx))
 
     def collect(self, now: datetime) -> list[int]:
-        """Record the actions the pool finished since the last call."""
+        """Record the actions the pool finished since the last call.
+
+        An action another leader settled meanwhile (it took over while this one ran) or whose epoch is
+        stale is logged and left as it is: the journal keeps the first settlement."""
         finished = []
         for done in self.p.pool.poll():
-            state = ActionState.SUCCEEDED if done.outcome.ok else ActionState.FAILED
-            action = self.p.store.transition_action(
-                done.action_id,
-                state,
-                at=now,
-                detail=done.outcome.detail,
-                error=None if done.outcome.ok else done.outcome.detail,
-                result=done.outcome.result,
-            )
+            action = self._finish(done, now)
+            if action is None:
+                continue
             fields = {
                 "model": action.model,
                 "incident_id": action.incident_id,
@@ -275,6 +313,36 @@ class Loop:
                 log.error("action_failed", **fields)
             finished.append(action.id)
         return finished
+
+    def _finish(self, done: Finished, now: datetime) -> Action | None:
+        store = self.p.store
+        planned = store.get_action(done.action_id)
+        state = ActionState.SUCCEEDED if done.outcome.ok else ActionState.FAILED
+        try:
+            return store.transition_action(
+                done.action_id,
+                state,
+                at=now,
+                detail=done.outcome.detail,
+                error=None if done.outcome.ok else done.outcome.detail,
+                result=done.outcome.result,
+                epoch=planned.epoch,
+            )
+        except StaleEpochError as exc:
+            log.warning("action_result_fenced", model=planned.model, action_id=planned.id, error=str(exc))
+        except StoreError:
+            settled = store.get_action(done.action_id)
+            if not settled.state.finished:
+                raise
+            log.warning(
+                "action_already_settled",
+                model=settled.model,
+                action_id=settled.id,
+                state=settled.state.value,
+                result=state.value,
+                detail=done.outcome.detail,
+            )
+        return None
 
     # -- housekeeping -------------------------------------------------------------------------------
 
@@ -290,30 +358,47 @@ class Loop:
         ][-self.p.stable_after :]
         if len(readings) == self.p.stable_after and all(self.p.healthy(model, o) for o in readings):
             self.p.registry.mark_stable(
-                model.name, champion.number, at=now, reason=f"healthy for {len(readings)} labelled readings"
+                model.name,
+                champion.number,
+                at=now,
+                reason=f"healthy for {len(readings)} labelled readings",
+                epoch=self.epoch,
             )
             log.info("version_marked_stable", model=model.name, version=champion.number)
 
     def reconcile(self) -> list[int]:
-        """Settle actions a crash left ``planned`` or ``running``, by looking at what they changed."""
+        """Settle the actions earlier holders (or a crash) left ``planned`` or ``running``, by looking at what
+        they changed. Called by the tick on acquiring the lease; actions of the current epoch are this
+        leader's own and are left alone, operator actions (no epoch) are settled like a dead holder's."""
         now = self.p.clock.now()
         settled = []
         for action in self.p.store.actions(states=[ActionState.PLANNED, ActionState.RUNNING]):
+            if not self._inherited(action):
+                continue
             moved = [m for m in self.p.store.alias_history(action.model, Alias.CHAMPION) if m.action_id == action.id]
             if moved:
-                self.p.store.transition_action(
-                    action.id,
-                    ActionState.SUCCEEDED,
-                    at=now,
-                    detail=f"reconciled after restart: champion had moved to v{moved[-1].to_version}",
-                )
+                state = ActionState.SUCCEEDED
+                detail = f"reconciled after restart: champion had moved to v{moved[-1].to_version}"
             else:
-                self.p.store.transition_action(
-                    action.id, ActionState.ABORTED, at=now, detail="reconciled after restart: no effect found"
-                )
-            log.warning("action_reconciled", model=action.model, action_id=action.id, moved=bool(moved))
+                state, detail = ActionState.ABORTED, "reconciled after restart: no effect found"
+            self.p.store.transition_action(action.id, state, at=now, detail=detail, epoch=self.epoch)
+            log.warning(
+                "action_reconciled",
+                model=action.model,
+                action_id=action.id,
+                moved=bool(moved),
+                action_epoch=action.epoch,
+                epoch=self.epoch,
+            )
             settled.append(action.id)
         for model in self.p.store.list_models():
             for run in interrupted(self.p.store, model.name, now):
                 log.warning("pipeline_run_reconciled", model=model.name, run_id=run.id, failed_stage=run.failed_stage)
         return settled
+
+    def _inherited(self, action: Action) -> bool:
+        """Whether an unfinished action is not this leader's own: no epoch, or an older one."""
+        return self.epoch is None or action.epoch is None or action.epoch < self.epoch
+
+
+_NOTHING = object()  # no epoch settled yet (None is a real value: the loop without a lease)

@@ -1,4 +1,7 @@
-"""heald, the daemon: opens the knowledge store, reconciles the journal, then ticks until told to stop.
+"""heald, the daemon: opens the knowledge store, then ticks until told to stop.
+
+Each tick renews the actor lease and a renewal thread renews it between ticks; the daemon that holds it
+settles what earlier holders left unfinished (the journal's reconcile) and acts, the others only monitor.
 
 Signals: SIGHUP reloads the config (a bad new config is logged and the old one kept); SIGTERM and SIGINT
 stop new actions, let the tick in progress finish, wait for running actions, and exit 0. Under systemd
@@ -26,6 +29,7 @@ from daemon.api import ApiServer, create_app
 from daemon.capture import Capture
 from daemon.compose import Heald, build
 from daemon.heartbeat import Heartbeat
+from daemon.leader import LeaseRenewer, renewal_seconds
 from daemon.metrics import Metrics
 from daemon.scheduler import TickScheduler
 from daemon.systemd import notify, watchdog_seconds
@@ -92,6 +96,12 @@ class Service:
             except OSError as exc:  # one model's folder must not stop the tick for the others
                 log.warning("landing_folder_failed", model=model.name, folder=str(folder), error=str(exc))
 
+    def renew_lease(self) -> None:
+        """Renew the lease between ticks (the renewal thread), so a long tick does not hand it to a follower."""
+        lease = self.heald.loop.p.lease
+        if lease is not None and not self._stop.is_set():
+            lease()
+
     def _flush_capture(self) -> None:
         try:
             self.capture.flush(self.heald.clock.now())
@@ -140,7 +150,6 @@ class Service:
         return server
 
     def run(self) -> int:
-        self.heald.loop.reconcile()
         try:
             api = self.serve_api()
         except OSError as exc:
@@ -151,6 +160,8 @@ class Service:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        renewer = LeaseRenewer(self.renew_lease, lambda: renewal_seconds(self.heald.settings.tick_seconds))
+        renewer.start()
         scheduler.start()
         notify(READY=1, STATUS="started; first tick running")
         log.info("service_started", database=self.heald.store.url, tick_seconds=self.heald.settings.tick_seconds)
@@ -169,6 +180,7 @@ class Service:
         if api is not None:
             api.stop()
         scheduler.stop()
+        renewer.stop()
         self.capture.flush(self.heald.clock.now())  # served rows are data: never dropped on the way out
         self.heald.close()
         log.info("service_stopped", ticks=self.ticks)
@@ -217,8 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"heald: {_one_line(exc)}\n")
         raise SystemExit(2) from None
     if args.once:
-        heald.loop.reconcile()
-        service.tick()
+        service.tick()  # the tick settles what an earlier holder left unfinished once it holds the lease
         heald.close()
         return
     raise SystemExit(service.run())

@@ -7,6 +7,7 @@ traceback::
     HealdError
     ├── ConfigError            a setting is missing, unknown, of the wrong type or out of range
     ├── StoreError             the knowledge store cannot be reached or migrated
+    │   ├── StaleEpochError    a write carried a lease epoch that is no longer the current one (fenced)
     │   └── DiskFullError      a write failed because the disk (or quota) is full; retried when space returns
     ├── NotFoundError          a model, version, incident or action that does not exist
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
@@ -30,6 +31,14 @@ class ConfigError(HealdError):
 
 class StoreError(HealdError):
     """The knowledge store cannot be reached, opened or migrated."""
+
+
+class StaleEpochError(StoreError):
+    """A daemon wrote with a lease epoch another daemon has since replaced: the write was refused whole.
+
+    It derives from ``StoreError`` because to the code that tried the write it is a store refusal like any
+    other (an actuator reports its action failed); the loop catches it first and stops acting.
+    """
 
 
 class DiskFullError(StoreError):

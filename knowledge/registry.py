@@ -7,6 +7,8 @@ load checks the sha256 first; a version that was rolled back is never promoted a
 Loaded estimators are cached by (model, version, sha256), but only those serving and rollback need (the
 versions an alias names) plus the one used last: a daemon that retrains for years holds a few models in
 memory per model, not every version it ever loaded.
+
+Every alias move carries the caller's lease ``epoch`` down to the store, which refuses it when stale.
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ class ModelRegistry:
         actor: str,
         reason: str,
         action_id: int | None = None,
+        epoch: int | None = None,
     ) -> AliasMove:
         """Make ``number`` the champion, if it verifies and was never rolled back (unless a person says so)."""
         version = self.store.get_version(model, number)
@@ -159,6 +162,7 @@ class ModelRegistry:
             reason=reason,
             action_id=action_id,
             expect_from=current,
+            epoch=epoch,
         )
 
     def rollback_targets(self, model: str) -> Iterator[Version]:
@@ -179,6 +183,7 @@ class ModelRegistry:
         reason: str,
         action_id: int | None = None,
         to: int | None = None,
+        epoch: int | None = None,
     ) -> AliasMove:
         """Point the champion at ``to`` (default: the newest stable version that verifies); mark the old one
         rolled back, so it is never promoted again without a person.
@@ -204,12 +209,13 @@ class ModelRegistry:
             action_id=action_id,
             expect_from=current,
             rolled_back=current,
+            epoch=epoch,
         )
 
-    def mark_stable(self, model: str, number: int, *, at: datetime, reason: str) -> AliasMove:
+    def mark_stable(self, model: str, number: int, *, at: datetime, reason: str, epoch: int | None = None) -> AliasMove:
         """Record that a version served healthy long enough to be a rollback target."""
         self.store.mark_stable(model, number, at)
-        return self.store.move_alias(model, Alias.STABLE, number, at=at, actor="heald", reason=reason)
+        return self.store.move_alias(model, Alias.STABLE, number, at=at, actor="heald", reason=reason, epoch=epoch)
 
     def check(self, model: str) -> list[str]:
         """Problems with a model's registry (empty when sound): used after crashes and by tests."""

@@ -140,6 +140,7 @@ class AliasMove:
     actor: str
     reason: str
     action_id: int | None = None
+    epoch: int | None = None  # the lease epoch it was written under; None for an operator's move
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,6 +205,7 @@ class Action:
     error: str | None = None
     result: JSON = field(default_factory=dict)
     outcome: str | None = None
+    epoch: int | None = None  # the lease epoch of the daemon that planned it; None for an operator's action
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

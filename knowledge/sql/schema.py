@@ -79,6 +79,7 @@ alias_history = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("action_id", Integer, nullable=True),
+    Column("epoch", Integer, nullable=True),  # lease epoch of the writer; NULL: an operator (healctl)
     Index("ix_alias_history_model_alias", "model", "alias", "id"),
 )
 
@@ -146,6 +147,7 @@ actions = Table(
     Column("error", Text, nullable=True),
     Column("result", JSON, nullable=False),
     Column("outcome", String(32), nullable=True),
+    Column("epoch", Integer, nullable=True),  # lease epoch of the daemon that planned it; NULL: an operator
     Index("ix_actions_model_state", "model", "state"),
 )
 

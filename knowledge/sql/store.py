@@ -4,6 +4,11 @@ One class over SQLAlchemy Core runs unchanged on SQLite (the embedded default) a
 several daemons). Each public method is one transaction, so a crash leaves either all of a change or none
 of it; the promotions of the registry go through ``move_alias``, which writes the alias, its history and
 the action journal together.
+
+Fencing: the writes that act (``plan_action``, ``transition_action``, ``set_outcome``, ``move_alias``) take
+the writer's lease ``epoch`` and are refused with ``StaleEpochError``, in the same transaction, when the
+``actor`` lease has moved on to a newer epoch. ``epoch=None`` is an operator's write (healctl holds no
+lease): it is not fenced, and the rows it leaves carry no epoch.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from knowledge.errors import DiskFullError, NotFoundError, StoreError
+from knowledge.errors import DiskFullError, NotFoundError, StaleEpochError, StoreError
 from knowledge.sql import engine as engines
 from knowledge.sql import schema as t
 from knowledge.values import (
@@ -45,6 +50,7 @@ from knowledge.values import (
 
 ACTIVE_INCIDENT = (IncidentStatus.OPEN, IncidentStatus.MITIGATING, IncidentStatus.ESCALATED)
 ACTIVE_ACTION = (ActionState.PLANNED, ActionState.RUNNING)
+ACTOR_LEASE = "actor"  # the lease whose holder acts; its epoch fences the writes that act
 
 
 class SqlKnowledgeStore:
@@ -151,12 +157,14 @@ class SqlKnowledgeStore:
         action_id: int | None = None,
         expect_from: int | EllipsisType | None = ...,
         rolled_back: int | None = None,
+        epoch: int | None = None,
     ) -> AliasMove:
         """Point ``alias`` at ``to_version`` (or remove it), with its history and journal, in one transaction.
 
         ``expect_from`` makes the move conditional: if the alias no longer points where the caller saw
         it, nothing changes and ``StoreError`` says so (a concurrent actor moved it first).
-        ``rolled_back`` marks that version as rolled back in the same transaction.
+        ``rolled_back`` marks that version as rolled back in the same transaction. A stale ``epoch``
+        refuses the whole move (``StaleEpochError``).
         """
         with self.engine.begin() as c:
             current = c.execute(
@@ -178,6 +186,7 @@ class SqlKnowledgeStore:
                 actor=actor,
                 reason=reason,
                 action_id=action_id,
+                epoch=epoch,
             )
             c.execute(insert(t.alias_history).values(**_columns(move)))
             if rolled_back is not None:
@@ -195,6 +204,7 @@ class SqlKnowledgeStore:
                         detail=f"{alias} moved from v{current} to v{to_version}: {reason}",
                     )
                 )
+            _fence(c, epoch, f"move {alias} of {model!r} to v{to_version}")
         return move
 
     def alias_history(self, model: str, alias: Alias | None = None) -> list[AliasMove]:
@@ -352,8 +362,12 @@ class SqlKnowledgeStore:
         incident_id: int | None = None,
         params: JSON | None = None,
         cost: float = 0.0,
+        epoch: int | None = None,
     ) -> Action:
-        """Write an action to the journal as ``planned``; it runs only after this row is committed."""
+        """Write an action to the journal as ``planned``; it runs only after this row is committed.
+
+        The action keeps ``epoch``: its later transitions are written under it, and the leader that
+        replaces this one settles the actions of older epochs."""
         with self.engine.begin() as c:
             new_id = c.execute(
                 insert(t.actions).values(
@@ -367,9 +381,11 @@ class SqlKnowledgeStore:
                     reason=reason,
                     planned_at=at,
                     result={},
+                    epoch=epoch,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             c.execute(insert(t.action_events).values(action_id=new_id, at=at, state="planned", detail=reason))
+            _fence(c, epoch, f"plan {kind.value} of {model!r}")
         return self.get_action(int(new_id))
 
     def transition_action(
@@ -382,8 +398,11 @@ class SqlKnowledgeStore:
         error: str | None = None,
         result: JSON | None = None,
         outcome: str | None = None,
+        epoch: int | None = None,
     ) -> Action:
-        """Move an action to ``state`` and journal why; a finished action never moves again."""
+        """Move an action to ``state`` and journal why; a finished action never moves again.
+
+        Moving a finished action raises ``StoreError``; a stale ``epoch`` raises ``StaleEpochError``."""
         with self.engine.begin() as c:
             current = c.execute(select(t.actions.c.state).where(t.actions.c.id == action_id)).scalar()
             if current is None:
@@ -407,15 +426,17 @@ class SqlKnowledgeStore:
                     action_id=action_id, at=at, state=state.value, detail=detail or error or ""
                 )
             )
+            _fence(c, epoch, f"move action {action_id} to {state.value}")
         return self.get_action(action_id)
 
-    def set_outcome(self, action_id: int, outcome: str, *, at: datetime, detail: str) -> None:
+    def set_outcome(self, action_id: int, outcome: str, *, at: datetime, detail: str, epoch: int | None = None) -> None:
         """Record whether a finished action's effect was verified on later ticks."""
         with self.engine.begin() as c:
             c.execute(update(t.actions).where(t.actions.c.id == action_id).values(outcome=outcome))
             c.execute(
                 insert(t.action_events).values(action_id=action_id, at=at, state=f"outcome:{outcome}", detail=detail)
             )
+            _fence(c, epoch, f"set the outcome of action {action_id} to {outcome}")
 
     def get_action(self, action_id: int) -> Action:
         with self.engine.connect() as c:
@@ -682,6 +703,23 @@ class SqlKnowledgeStore:
                 return None
         except (IntegrityError, OperationalError):
             return None
+
+
+def _fence(c: Connection, epoch: int | None, what: str) -> None:
+    """Refuse the transaction unless ``epoch`` is still the actor lease's epoch (None: an operator, unfenced).
+
+    It runs as the transaction's last statement: the conditional UPDATE locks the lease row until commit,
+    so a takeover either committed first (and this write is refused) or waits for this one to commit (and
+    the new holder's settling sees it). On SQLite the transaction already holds the database's write lock.
+    """
+    if epoch is None:
+        return
+    lease = t.leases.c
+    done = c.execute(update(t.leases).where(lease.name == ACTOR_LEASE, lease.epoch == epoch).values(epoch=lease.epoch))
+    if done.rowcount == 0:
+        current = c.execute(select(lease.epoch, lease.holder).where(lease.name == ACTOR_LEASE)).first()
+        now = f"epoch {current.epoch} held by {current.holder!r}" if current else "no holder"
+        raise StaleEpochError(f"refused to {what}: lease epoch {epoch} is stale ({ACTOR_LEASE!r} lease is at {now})")
 
 
 def _disk_full(exc: OperationalError) -> bool:
