@@ -21,6 +21,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.errors import ConfigError
+from pipeline.drift import JS_FLOOR, WASSERSTEIN_FLOOR
 
 ENV_PREFIX = "HEALD_"
 GENERATED = "# Written by `healctl init`; it rewrites this file only while this first line stays.\n"
@@ -68,6 +69,12 @@ class Monitor(Strict):
     """What the sensors and the analyzer count as a problem, beyond the paper's drift settings."""
 
     drift_min_psi: float = Field(0.1, ge=0, description="smallest PSI that counts as drift for a category column")
+    drift_min_wasserstein: float = Field(
+        WASSERSTEIN_FLOOR, ge=0, description="smallest Wasserstein distance / reference sd that counts as drift"
+    )
+    drift_min_js: float = Field(
+        JS_FLOOR, ge=0, le=1, description="smallest Jensen-Shannon distance that counts as drift for categories"
+    )
     estimate_margin: float = Field(
         0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
     )

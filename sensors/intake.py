@@ -25,6 +25,7 @@ from knowledge.values import Alias, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
+from pipeline.labels import batch_problem
 from pipeline.profile import Profile
 from pipeline.quality import check
 from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
@@ -112,7 +113,9 @@ class LandingIntake:
             frame = read_table(path)
             report = check_batch(frame, model, schema)
             report.raise_for_failures(path.name)
-            problem = blocking_problem(frame, model, profile)
+            problem = blocking_problem(frame, model, profile) or batch_problem(
+                frame, model.target, profile.label_spec if profile is not None else None
+            )
             if problem:
                 raise DataError(f"{path.name}: {problem}")
         except DataError as exc:
