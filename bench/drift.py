@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -435,7 +435,9 @@ def side_by_side(ref_rows: int, cur_rows: int, case: str, repeats: int, seed: in
     reference.to_parquet(out / "reference.parquet", index=False)
     current.to_parquet(out / "current.parquet", index=False)
     evidently = run_peer(peer_python("evidently", ["evidently", "pandas<3"]), EVIDENTLY_SCRIPT, out, repeats)
-    nannyml = run_peer(peer_python("nannyml", ["nannyml", "statsmodels"]), NANNYML_SCRIPT, out, repeats, ",".join(CATEGORICAL))
+    nannyml = run_peer(
+        peer_python("nannyml", ["nannyml", "statsmodels"]), NANNYML_SCRIPT, out, repeats, ",".join(CATEGORICAL)
+    )
     return {
         "shape": f"{ref_rows:,} vs {cur_rows:,} x {reference.shape[1]}",
         "case": case,
@@ -521,7 +523,12 @@ def markdown(
     drifts: list[Detection], calms: list[Detection], peers: list[dict[str, Any]], floors: dict[str, Any], command: str
 ) -> str:
     d = DriftSettings()
-    lines = [HEADING, "", f"Command: `{command}` (2-core machine shared with other work; all figures from this one run).", ""]
+    lines = [
+        HEADING,
+        "",
+        f"Command: `{command}` (2-core machine shared with other work; all figures from this one run).",
+        "",
+    ]
     lines += calibration_lines(floors, d) + peer_lines(peers)
     lines += [
         "### Detection through the real loop",
@@ -560,7 +567,7 @@ def markdown(
             f"| {run.stream} | {run.rows:,} | {len(run.heald_alarms)} | {len(run.heald_alarms) * per:.2f} | "
             f"{len(run.adwin_alarms)} | {len(run.adwin_alarms) * per:.2f} |"
         )
-    total = sum(run.rows for run in calms)
+    total = max(sum(run.rows for run in calms), 1)
     heald_total = sum(len(run.heald_alarms) for run in calms)
     adwin_total = sum(len(run.adwin_alarms) for run in calms)
     lines.append(
@@ -655,38 +662,56 @@ def progress(items: list[Stream]) -> Iterator[Stream]:
         yield item
 
 
+def saved(part: str, value: Any = None) -> Any:
+    """Save one part's results (bench/out/drift-<part>.json) or, with no value, read them back (None if absent)."""
+    path = HERE / "out" / f"drift-{part}.json"
+    if value is not None:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(value, indent=1), encoding="utf-8")
+        return value
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller streams and data; print only")
-    parser.add_argument("--part", choices=["all", "floors", "peers", "detection"], default="all")
+    parser.add_argument("--part", choices=["all", "floors", "peers", "detection", "report"], default="all")
     args = parser.parse_args()
     logs.configure("error", stream=sys.stderr)
-    floors: dict[str, Any] = {"quantiles": {}, "floors": {}, "flagged": 0, "checks": 0}
+    keep = (lambda part, value: value) if args.quick else saved
     if args.part in ("all", "floors"):
         print("effect floors from clean batches", file=sys.stderr)
-        floors = calibrate(200 if args.quick else CALIBRATION_TRIALS)
-        print(json.dumps(floors["floors"]), file=sys.stderr)
-    peers: list[dict[str, Any]] = []
+        keep("floors", calibrate(200 if args.quick else CALIBRATION_TRIALS))
     if args.part in ("all", "peers"):
-        sizes = [(20_000, 5_000, 3)] if args.quick else [(50_000, 10_000, 5), (1_000_000, 1_000_000, 1)]
+        sizes = [(20_000, 5_000, 3)] if args.quick else [(50_000, 10_000, 3), (1_000_000, 1_000_000, 1)]
+        peers = []
         for seed, (ref_rows, cur_rows, repeats) in enumerate(sizes):
             for case in ("planted", "control"):
                 print(f"peers: {ref_rows:,} vs {cur_rows:,}, {case}", file=sys.stderr, flush=True)
                 peers.append(side_by_side(ref_rows, cur_rows, case, repeats, seed))
-    drifts: list[Detection] = []
-    calms: list[Detection] = []
+                keep("peers", peers)
     if args.part in ("all", "detection"):
         rows, drift_at = (8_000, 5_000) if args.quick else (30_000, 20_000)
         calm_rows = 8_000 if args.quick else 30_000
-        print("detection on drifting streams", file=sys.stderr)
-        drifts = [detect(s, rows, drift_at, stop_at_alarm=True) for s in progress(streams())]
         print("false alarms on streams without drift", file=sys.stderr)
         calms = [detect(s, calm_rows, calm_rows, stop_at_alarm=False) for s in progress(calm_streams())]
-    command = "python bench/drift.py" + (" --quick" if args.quick else "")
-    text = markdown(drifts, calms, peers, floors, command)
+        keep("calm", [asdict(c) for c in calms])
+        print("detection on drifting streams", file=sys.stderr)
+        drifts = [detect(s, rows, drift_at, stop_at_alarm=True) for s in progress(streams())]
+        keep("detection", [asdict(d) for d in drifts])
+    if args.quick:
+        return
+    # The section is rebuilt from every part saved so far, so parts can be run one at a time.
+    empty = {"quantiles": {}, "floors": {}, "flagged": 0, "checks": 0}
+    text = markdown(
+        [Detection(**d) for d in saved("detection") or []],
+        [Detection(**d) for d in saved("calm") or []],
+        saved("peers") or [],
+        saved("floors") or empty,
+        "python bench/drift.py (parts: --part floors, --part peers, --part detection)",
+    )
     print(text)
-    if not args.quick and args.part == "all":
-        write_section(text)
+    write_section(text)
 
 
 if __name__ == "__main__":

@@ -154,11 +154,12 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
 
 def _spelled_labels(heald: Heald, name: str, labels: dict[str, Any]) -> dict[str, Any]:
     """The labels as the training file spelled them, or 422 naming those the model cannot take (none is kept)."""
-    empty = [i for i, label in labels.items() if not isinstance(label, str | int | float) or label != label]
+    empty = [i for i, label in labels.items() if not isinstance(label, str | int | float) or pd.isna(label)]
     if empty:
-        raise HTTPException(422, f"labels for ids {empty[:5]} are empty or not a single value; send a class or a number")
+        raise HTTPException(422, f"labels for ids {empty[:5]} are empty or not one value; send a class or a number")
     champion = heald.registry.champion(name)
-    spec = Profile.from_json(champion.profile).label_spec if champion is not None else None
+    profile = Profile.from_json(champion.profile) if champion is not None else None
+    spec = profile.label_spec if profile is not None else None
     if spec is None:
         return labels
     problem = spec.problems(pd.Series(list(labels.values()), dtype=object), where=f"labels for model {name!r}")

@@ -40,7 +40,7 @@ class LabelKind(StrEnum):
     TEXT = "text"
 
 
-class BadLabel(DataError):
+class LabelError(DataError):
     """Labels that are not one of the model's classes, or not a number for a regressor."""
 
 
@@ -122,16 +122,17 @@ class LabelSpec:
         bad = [v for v in pd.unique(present) if not self._acceptable(v)]
         if not bad:
             return None
-        shown = ", ".join(repr(_plain(v)) for v in bad[:SHOWN]) + (f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else "")
+        shown = ", ".join(repr(_plain(v)) for v in bad[:SHOWN])
+        shown += f" and {len(bad) - SHOWN} more" if len(bad) > SHOWN else ""
         if not self.classification:
             return f"{where}: {shown} not a finite number; this model is a regressor"
         return f"{where}: {shown} not one of the model's classes {list(self.classes)} (read as {self.kind.value})"
 
     def check(self, labels: pd.Series[Any], *, where: str = "labels") -> None:
-        """Raise ``BadLabel`` naming the refused labels, if any."""
+        """Raise ``LabelError`` naming the refused labels, if any."""
         problem = self.problems(labels, where=where)
         if problem:
-            raise BadLabel(problem)
+            raise LabelError(problem)
 
     def value(self, label: Any) -> Any:
         """One accepted label as the training file spelled it (to be written back into a batch file)."""

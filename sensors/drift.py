@@ -2,9 +2,10 @@
 
 Numbers get Kolmogorov-Smirnov and a normalised Wasserstein distance, categories chi-square, Jensen-Shannon
 and PSI; the champion's predictions and, when labels came, the labels (in their canonical spelling, so a
-reference read as floats and batches read as integers agree) are tested the same way (``pipeline.drift`` holds the statistics and the
-rules: minimum sample size, effect-size floor, Holm correction). The sensor reports ``drift_share`` (share
-of features drifted) with every column's test as evidence, plus ``prediction_drift`` and ``label_drift``.
+reference read as floats and batches read as integers agree) are tested the same way (``pipeline.drift``
+holds the statistics and the rules: minimum sample size, effect-size floors, Holm correction). The sensor
+reports ``drift_share`` (share of features drifted) with every column's test as evidence, plus
+``prediction_drift`` and ``label_drift``.
 Persistence and hysteresis are the analyzer's and the incident tracker's job, not the sensor's.
 """
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.labels import BadLabel, LabelKind, LabelSpec, batch_problem, canonical
+from pipeline.labels import LabelError, LabelKind, LabelSpec, batch_problem, canonical
 from pipeline.profile import Profile, build_profile
 
 
@@ -47,7 +47,7 @@ def test_regression_targets_become_floats() -> None:
 def test_labels_outside_the_known_classes_are_refused_by_name() -> None:
     """42, "maybe" for a 0/1 target: the message quotes each bad label and lists the classes."""
     spec = LabelSpec.learn(pd.Series([0, 1, 1]), classification=True)
-    with pytest.raises(BadLabel) as caught:
+    with pytest.raises(LabelError) as caught:
         spec.check(pd.Series([1, 42, "maybe", 0], dtype=object), where="feedback")
     message = str(caught.value)
     assert message.startswith("feedback: ") and "42" in message and "'maybe'" in message and "['0', '1']" in message
