@@ -45,6 +45,7 @@ from pipeline.profile import (
     Profile,
     bin_shares,
     category_counts,
+    float_values,
 )
 
 DRIFT = "drift"
@@ -231,7 +232,7 @@ def numeric_values(values: pd.Series[Any]) -> np.ndarray:
     """The numbers in ``values``; text that does not parse as a number becomes missing (quality reports it)."""
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         values = pd.to_numeric(values.astype("object"), errors="coerce")
-    array: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+    array: np.ndarray = float_values(values)
     present: np.ndarray = array[~np.isnan(array)]
     return present
 

@@ -158,14 +158,21 @@ def column_profile(
 ) -> ColumnProfile:
     """The summary of one column; ``categorical`` forces category treatment (e.g. predicted classes)."""
     if categorical or not is_numeric(values):
-        present = values.dropna()
-        total = len(values)
-        return _categorical(name, values, present, (total - len(present)) / total if total else 0.0)
-    array = values.to_numpy(dtype=float, na_value=np.nan)
+        return _categorical(name, values)
+    array = float_values(values)
     numbers = array[~np.isnan(array)]
     numbers.sort()  # the only sort: deciles, sketch, bin shares and extremes are all read off it
     missing = (array.size - numbers.size) / array.size if array.size else 0.0
     return _numeric(name, str(values.dtype), numbers, missing, sketch_size)
+
+
+def float_values(values: pd.Series[Any]) -> np.ndarray:
+    """A number column as floats, missing as NaN; a float64 column is read without a copy."""
+    if values.dtype == np.float64:
+        return np.asarray(values.to_numpy())
+    if pd.api.types.is_integer_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.to_numpy(dtype=float)
+    return values.to_numpy(dtype=float, na_value=np.nan)
 
 
 def label_profile(labels: pd.Series[Any], spec: LabelSpec) -> ColumnProfile:
@@ -340,17 +347,18 @@ def category_counts(values: pd.Series[Any]) -> pd.Series[Any]:
     return counts.sort_values(ascending=False, kind="stable")
 
 
-def _categorical(name: str, values: pd.Series[Any], present: pd.Series[Any], missing: float) -> CategoricalProfile:
-    counts = category_counts(present)
-    truncated = len(counts) > MAX_CATEGORIES
-    shares = (counts / max(len(present), 1)).head(MAX_CATEGORIES)
+def _categorical(name: str, values: pd.Series[Any]) -> CategoricalProfile:
+    counts = category_counts(values)
+    present = int(counts.sum())
+    kept = counts.head(MAX_CATEGORIES)
+    shares = kept.to_numpy(dtype=float) / max(present, 1)
     return CategoricalProfile(
         name=name,
         dtype=str(values.dtype),
-        rows=len(present),
-        missing_share=missing,
-        frequencies={str(k): float(v) for k, v in shares.items()},
-        truncated=truncated,
+        rows=present,
+        missing_share=(len(values) - present) / len(values) if len(values) else 0.0,
+        frequencies=dict(zip(map(str, kept.index), shares.tolist(), strict=True)),
+        truncated=len(counts) > MAX_CATEGORIES,
     )
 
 
