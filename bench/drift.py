@@ -526,7 +526,9 @@ def markdown(
     lines = [
         HEADING,
         "",
-        f"Command: `{command}` (2-core machine shared with other work; all figures from this one run).",
+        f"Command: `{command}` (2-core machine shared with other work and loaded: load average 12-17 during these "
+        "runs; each part ran as its own process, and within the peers table every tool ran side by side in one "
+        "process, so compare ratios, not seconds).",
         "",
     ]
     lines += calibration_lines(floors, d) + peer_lines(peers)
@@ -544,6 +546,8 @@ def markdown(
         "false alarms before change: heald / ADWIN |",
         "|---|---|---|---|---|---|---|",
     ]
+    if not drifts:
+        lines.append("| (drifting streams not re-run with these floors: the run was stopped for time) | | | | | | |")
     for run in drifts:
         assert run.drift_at is not None
         heald_rows = [row for row, _ in run.heald_alarms]
@@ -635,6 +639,8 @@ def peer_lines(peers: list[dict[str, Any]]) -> list[str]:
             f"{p['evidently_seconds'] / p['heald_stored_seconds']:.0f}x | "
             f"{p['scipy_seconds'] / p['heald_oneoff_seconds']:.1f}x |"
         )
+    if not any(p["shape"].startswith("1,000,000") for p in peers):
+        lines += ["", "1M vs 1M: not measured in this run (stopped for time; Evidently alone took over 90 s at 50k)."]
     if peers:
         first = peers[0]
         lines += [
@@ -650,7 +656,7 @@ def write_section(text: str) -> None:
     if HEADING in old:
         head, rest = old.split(HEADING, 1)
         tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-        new = head + text + tail.lstrip("\n")
+        new = head + text.rstrip("\n") + "\n\n" + tail.lstrip("\n")
     else:
         new = old.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
