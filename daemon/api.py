@@ -29,6 +29,7 @@ from daemon.logs import get
 from daemon.metrics import CONTENT_TYPE, Metrics
 from daemon.payloads import BodyLimit, row_problems, summary
 from knowledge.errors import ArtifactError, NotFoundError
+from pipeline.profile import Profile
 
 log = get("heald.api")
 MAX_ROWS = 10_000
@@ -200,8 +201,25 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
     def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         heald = current()
         model = _found(lambda: heald.store.get_model(name))
-        unknown = capture.feedback(name, model.target, body.labels)
+        labels = _spelled_labels(heald, name, body.labels)
+        unknown = capture.feedback(name, model.target, labels)
         return {"accepted": len(body.labels) - len(unknown), "unknown": unknown}
+
+
+def _spelled_labels(heald: Heald, name: str, labels: dict[str, Any]) -> dict[str, Any]:
+    """The labels as the training file spelled them, or 422 naming those the model cannot take (none is kept)."""
+    empty = [i for i, label in labels.items() if not isinstance(label, str | int | float) or pd.isna(label)]
+    if empty:
+        raise HTTPException(422, f"labels for ids {empty[:5]} are empty or not one value; send a class or a number")
+    champion = heald.registry.champion(name)
+    profile = Profile.from_json(champion.profile) if champion is not None else None
+    spec = profile.label_spec if profile is not None else None
+    if spec is None:
+        return labels
+    problem = spec.problems(pd.Series(list(labels.values()), dtype=object), where=f"labels for model {name!r}")
+    if problem:
+        raise HTTPException(422, problem)
+    return {i: spec.value(label) for i, label in labels.items()}
 
 
 T = TypeVar("T")

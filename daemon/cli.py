@@ -167,6 +167,8 @@ def drift(
         alpha=settings.drift_threshold,
         min_effect=settings.drift_min_effect,
         min_psi=settings.monitor.drift_min_psi,
+        min_wasserstein=settings.monitor.drift_min_wasserstein,
+        min_js=settings.monitor.drift_min_js,
         min_rows=settings.drift_min_rows,
     )
     current_labels = cur[target].dropna() if target and target in cur.columns else None

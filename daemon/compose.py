@@ -190,6 +190,8 @@ def build(
             drift_alpha=settings.drift_threshold,
             drift_min_effect=settings.drift_min_effect,
             drift_min_psi=monitor.drift_min_psi,
+            drift_min_wasserstein=monitor.drift_min_wasserstein,
+            drift_min_js=monitor.drift_min_js,
             drift_min_rows=settings.drift_min_rows,
             max_missing_increase=monitor.max_missing_increase,
             max_unseen_share=monitor.max_unseen_share,

@@ -22,6 +22,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.errors import ConfigError
+from pipeline.drift import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 
 ENV_PREFIX = "HEALD_"
 GENERATED = "# Written by `healctl init`; it rewrites this file only while this first line stays.\n"
@@ -79,7 +80,13 @@ class PipelineSettings(Strict):
 class Monitor(Strict):
     """What the sensors and the analyzer count as a problem, beyond the paper's drift settings."""
 
-    drift_min_psi: float = Field(0.1, ge=0, description="smallest PSI that counts as drift for a category column")
+    drift_min_psi: float = Field(PSI_FLOOR, ge=0, description="smallest PSI that counts as drift for a category column")
+    drift_min_wasserstein: float = Field(
+        WASSERSTEIN_FLOOR, ge=0, description="smallest Wasserstein distance / reference sd that counts as drift"
+    )
+    drift_min_js: float = Field(
+        JS_FLOOR, ge=0, le=1, description="smallest Jensen-Shannon distance that counts as drift for categories"
+    )
     estimate_margin: float = Field(
         0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
     )
@@ -140,7 +147,7 @@ class Settings(Strict):
     alert_webhook_token: str = Field("", description="sent as Authorization: Bearer <token> to the webhook")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     drift_threshold: float = Field(0.05, gt=0, lt=1, description="family-wise p-value for drift tests")
-    drift_min_effect: float = Field(0.1, ge=0, le=1, description="smallest KS statistic that counts as drift")
+    drift_min_effect: float = Field(KS_FLOOR, ge=0, le=1, description="smallest KS statistic that counts as drift")
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")

@@ -2,19 +2,28 @@
 
 - Numbers: two-sample Kolmogorov-Smirnov (statistic D against the profile's sorted sketch, p-value from
   Smirnov's distribution ``scipy.stats.kstwo`` with the true sample sizes, as ``ks_2samp``'s asymptotic mode
-  does) and the Wasserstein distance, also normalised by the reference's standard deviation. The effect
-  size is D, the largest gap between the two CDFs: scale-free and bounded in [0, 1].
-- Categories: chi-square test of homogeneity on the counts, and the population stability index (PSI) as
-  the effect size, with the total variation distance beside it.
+  does) for significance. Two effect sizes: D, the largest gap between the two CDFs, and the Wasserstein-1
+  distance normalised by the reference's standard deviation (as Evidently uses for large samples), which
+  grows with a change of spread or shape that hardly moves D (a standard deviation x1.5 gives D ~ 0.1 but a
+  normalised Wasserstein of ~ 0.4).
+- Categories: chi-square test of homogeneity on the counts for significance; the Jensen-Shannon distance
+  between the share vectors (natural log, as ``scipy.spatial.distance.jensenshannon`` and Evidently) and the
+  population stability index (PSI) as effect sizes, with the total variation distance beside them.
 
-A column counts as drifted only when its p-value passes the corrected threshold *and* its effect reaches the
-floor, so huge samples with trivial shifts raise nothing; a column with fewer than ``min_rows`` values gets
-no verdict at all. The correction is Holm's step-down Bonferroni over every column tested together
-(features, predictions, labels). Why family-wise and not Benjamini-Hochberg: the daemon raises an alarm when
-*any* column drifts, so the error that matters is the chance of one false alarm per batch (the family-wise
-error rate), which Holm bounds under any dependence between columns; BH bounds only the share of false
-columns among flagged ones and would let a batch of 20 clean columns alarm far more often than ``alpha``.
-Holm rejects everything Bonferroni rejects and sometimes more, at the same guarantee.
+A column counts as drifted only when its p-value passes the corrected threshold *and* one of its effects
+reaches its floor, so huge samples with trivial shifts raise nothing; a column with fewer than ``min_rows``
+values gets no verdict at all. The floors are not picked by hand: ``bench/drift.py --calibrate`` measures, on
+data without drift, how often a column passes both gates for each candidate floor, and the defaults are the
+smallest floors whose measured false-alarm rate is below the target written there (bench/RESULTS.md has the
+table). The correction is Holm's step-down Bonferroni over every column tested together (features,
+predictions, labels). Why family-wise and not Benjamini-Hochberg: the daemon raises an alarm when *any*
+column drifts, so the error that matters is the chance of one false alarm per batch (the family-wise error
+rate), which Holm bounds under any dependence between columns; BH bounds only the share of false columns
+among flagged ones and would let a batch of 20 clean columns alarm far more often than ``alpha``. Holm
+rejects everything Bonferroni rejects and sometimes more, at the same guarantee.
+
+Labels are compared in their canonical spelling (``pipeline.labels``), so ``1``, ``1.0`` and ``"1"`` are one
+class. heald's own columns (``request_id``, capture time) are never tested.
 
 The sketch makes the whole check a sort of the current batch plus two ``searchsorted`` calls per column.
 """
@@ -28,13 +37,28 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile, bin_shares
+from pipeline.profile import (
+    OWN_COLUMNS,
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    Profile,
+    bin_shares,
+    category_counts,
+    float_values,
+)
 
 DRIFT = "drift"
 NO_DRIFT = "no drift"
 TOO_FEW = "too few rows"
 NOT_TESTED = "not tested"
 PSI_FLOOR_SHARE = 1e-4  # shares below this are floored so an empty bin cannot make PSI infinite
+# Effect floors measured, not picked: the effect only 0.1 % of clean 500-row batches reach, over nine column
+# shapes (`python bench/drift.py --part floors`; the table is in bench/RESULTS.md).
+KS_FLOOR = 0.1
+WASSERSTEIN_FLOOR = 0.19
+PSI_FLOOR = 0.07
+JS_FLOOR = 0.09
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,8 +66,10 @@ class DriftSettings:
     """What counts as drift: family-wise p-value, effect-size floors, and the smallest usable sample."""
 
     alpha: float = 0.05
-    min_effect: float = 0.1
-    min_psi: float = 0.1
+    min_effect: float = KS_FLOOR  # KS D
+    min_wasserstein: float = WASSERSTEIN_FLOOR
+    min_psi: float = PSI_FLOOR
+    min_js: float = JS_FLOOR
     min_rows: int = 100
 
 
@@ -119,11 +145,16 @@ class _Tested:
     test: str
     statistic: float
     pvalue: float
-    effect: float
-    effect_name: str
-    floor: float
+    effects: dict[str, tuple[float, float]]  # name -> (value, floor); any value at its floor is large enough
     rows: int
     details: dict[str, float]
+
+    @property
+    def leading(self) -> tuple[str, float, float]:
+        """The effect a verdict quotes: the first (in declared order) at its floor, else the first one."""
+        reached = [(n, v, f) for n, (v, f) in self.effects.items() if v >= f]
+        name, (value, floor) = next(iter(self.effects.items()))
+        return reached[0] if reached else (name, value, floor)
 
 
 def compare(
@@ -137,12 +168,15 @@ def compare(
     """Test every profiled feature present in ``current`` (and the predictions and labels, when given)."""
     settings = settings or DriftSettings()
     pending: list[tuple[str, str, ColumnProfile, pd.Series[Any]]] = [
-        (name, "feature", ref, current[name]) for name, ref in profile.columns.items() if name in current.columns
+        (name, "feature", ref, current[name])
+        for name, ref in profile.columns.items()
+        if name in current.columns and name not in OWN_COLUMNS
     ]
     if predictions is not None and profile.prediction is not None:
         pending.append(("prediction", "prediction", profile.prediction, pd.Series(np.asarray(predictions))))
-    if labels is not None and profile.label is not None:
-        pending.append(("label", "label", profile.label, labels.reset_index(drop=True)))
+    spec = profile.label_spec
+    if labels is not None and profile.label is not None and spec is not None:
+        pending.append(("label", "label", profile.label, spec.normalize(labels.reset_index(drop=True))))
     numeric = [(n, role, ref, values) for n, role, ref, values in pending if isinstance(ref, NumericProfile)]
     results = _numeric_tests(numeric, settings)
     for name, role, ref, values in pending:
@@ -198,7 +232,7 @@ def numeric_values(values: pd.Series[Any]) -> np.ndarray:
     """The numbers in ``values``; text that does not parse as a number becomes missing (quality reports it)."""
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         values = pd.to_numeric(values.astype("object"), errors="coerce")
-    array: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+    array: np.ndarray = float_values(values)
     present: np.ndarray = array[~np.isnan(array)]
     return present
 
@@ -222,13 +256,13 @@ def _numeric_tests(
                 test="ks",
                 statistic=d,
                 pvalue=1.0,  # filled in below, for all columns at once
-                effect=d,
-                effect_name="ks",
-                floor=settings.min_effect,
+                effects={
+                    "ks": (d, settings.min_effect),
+                    "wasserstein_norm": (wasserstein / scale, settings.min_wasserstein),
+                },
                 rows=int(current.size),
                 details={
                     "wasserstein": wasserstein,
-                    "wasserstein_norm": wasserstein / scale,
                     "psi": psi(ref.bin_shares, bin_shares(current, ref.bin_edges)),
                     "mean": float(current.mean()),
                     "reference_mean": ref.mean,
@@ -253,11 +287,11 @@ def _numeric_tests(
 def _categorical_test(
     name: str, role: str, ref: CategoricalProfile, values: pd.Series[Any], settings: DriftSettings
 ) -> _Tested | ColumnDrift:
-    present = values.dropna().astype(str)
-    short = _too_few(name, role, "chi2", ref.rows, len(present), settings.min_rows)
+    counts = category_counts(values)
+    present = int(counts.sum())
+    short = _too_few(name, role, "chi2", ref.rows, present, settings.min_rows)
     if short is not None:
         return short
-    counts = present.value_counts()
     categories = list(dict.fromkeys([*ref.frequencies, *counts.index]))
     expected = np.array([ref.frequencies.get(c, 0.0) for c in categories])
     actual = counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
@@ -275,12 +309,23 @@ def _categorical_test(
         test="chi2",
         statistic=chi2,
         pvalue=pvalue,
-        effect=psi(expected, shares),
-        effect_name="psi",
-        floor=settings.min_psi,
-        rows=len(present),
+        effects={
+            "psi": (psi(expected, shares), settings.min_psi),
+            "js": (jensen_shannon(expected, shares), settings.min_js),
+        },
+        rows=present,
         details={"tvd": 0.5 * float(np.abs(expected - shares).sum())},
     )
+
+
+def jensen_shannon(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Jensen-Shannon distance (natural log, in [0, sqrt(ln 2)]) between two share vectors over the same bins."""
+    e, a = expected / max(expected.sum(), 1e-12), actual / max(actual.sum(), 1e-12)
+    m = 0.5 * (e + a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_e = np.where(e > 0, e * np.log(e / m), 0.0).sum()
+        kl_a = np.where(a > 0, a * np.log(a / m), 0.0).sum()
+    return float(np.sqrt(max(0.5 * (kl_e + kl_a), 0.0)))
 
 
 def _too_few(name: str, role: str, test: str, n_ref: int, n_cur: int, min_rows: int) -> ColumnDrift | None:
@@ -310,13 +355,14 @@ def _decide(tested: list[_Tested], alpha: float) -> list[ColumnDrift]:
 
 
 def _verdict(t: _Tested, significant: bool, alpha: float, family: int) -> ColumnDrift:
-    large = t.effect >= t.floor
+    name, value, floor = t.leading
+    large = any(v >= f for v, f in t.effects.values())
     if significant and large:
         verdict, reason = DRIFT, f"p={t.pvalue:.3g} passes Holm at alpha={alpha} over {family} tests"
-        reason += f" and {t.effect_name}={t.effect:.3f} >= {t.floor}"
+        reason += f" and {name}={value:.3f} >= {floor}"
     elif significant:
-        verdict, reason = NO_DRIFT, f"significant (p={t.pvalue:.3g}) but {t.effect_name}={t.effect:.3f}"
-        reason += f" is below the effect floor {t.floor}"
+        below = ", ".join(f"{n}={v:.3f} < {f}" for n, (v, f) in t.effects.items())
+        verdict, reason = NO_DRIFT, f"significant (p={t.pvalue:.3g}) but below the effect floor: {below}"
     else:
         verdict, reason = NO_DRIFT, f"p={t.pvalue:.3g} does not pass Holm at alpha={alpha} over {family} tests"
     return ColumnDrift(
@@ -325,12 +371,17 @@ def _verdict(t: _Tested, significant: bool, alpha: float, family: int) -> Column
         test=t.test,
         statistic=t.statistic,
         pvalue=t.pvalue,
-        effect=t.effect,
-        effect_name=t.effect_name,
+        effect=value,
+        effect_name=name,
         rows=t.rows,
         verdict=verdict,
         reason=reason,
-        details={**t.details, "floor": t.floor},
+        details={
+            **t.details,
+            **{n: v for n, (v, _) in t.effects.items()},
+            **{f"floor_{n}": f for n, (_, f) in t.effects.items()},
+            "floor": floor,
+        },
     )
 
 

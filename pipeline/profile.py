@@ -18,16 +18,21 @@ A profile is plain JSON (``to_json`` / ``from_json``), kept in ``Version.profile
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.labels import LabelSpec
+
 SKETCH_SIZE = 1000
 MAX_CATEGORIES = 1000
 DECILES = np.linspace(0.0, 1.0, 11)
 FORMAT = 1
+# Columns heald adds to the rows it captures itself: they say where a row came from, not what it holds, so
+# they are never profiled nor checked against a reference.
+OWN_COLUMNS = frozenset({"request_id", "captured_at"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -111,6 +116,13 @@ class Profile:
     label: ColumnProfile | None = None
     confidence: Confidence | None = None
 
+    @property
+    def label_spec(self) -> LabelSpec | None:
+        """How this model's labels are spelled, from the label summary (None without labels)."""
+        if isinstance(self.label, CategoricalProfile):
+            return LabelSpec.from_classes(list(self.label.frequencies))
+        return None if self.label is None else LabelSpec.learn(pd.Series([], dtype=float), classification=False)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -131,7 +143,7 @@ class Profile:
             rows=int(data["rows"]),
             columns={name: _column_from_json(name, c) for name, c in data["columns"].items()},
             prediction=_column_from_json("prediction", data["prediction"]) if data.get("prediction") else None,
-            label=_column_from_json("label", data["label"]) if data.get("label") else None,
+            label=_label_from_json(data["label"]) if data.get("label") else None,
             confidence=Confidence(**confidence) if confidence else None,
         )
 
@@ -145,13 +157,28 @@ def column_profile(
     name: str, values: pd.Series[Any], *, categorical: bool = False, sketch_size: int = SKETCH_SIZE
 ) -> ColumnProfile:
     """The summary of one column; ``categorical`` forces category treatment (e.g. predicted classes)."""
-    total = len(values)
-    present = values.dropna()
-    missing = (total - len(present)) / total if total else 0.0
     if categorical or not is_numeric(values):
-        return _categorical(name, values, present, missing)
-    numbers = np.sort(present.to_numpy(dtype=float))
+        return _categorical(name, values)
+    array = float_values(values)
+    numbers = array[~np.isnan(array)]
+    numbers.sort()  # the only sort: deciles, sketch, bin shares and extremes are all read off it
+    missing = (array.size - numbers.size) / array.size if array.size else 0.0
     return _numeric(name, str(values.dtype), numbers, missing, sketch_size)
+
+
+def float_values(values: pd.Series[Any]) -> np.ndarray:
+    """A number column as floats, missing as NaN; a float64 column is read without a copy."""
+    if values.dtype == np.float64:
+        return np.asarray(values.to_numpy())
+    if pd.api.types.is_integer_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.to_numpy(dtype=float)
+    return values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def label_profile(labels: pd.Series[Any], spec: LabelSpec) -> ColumnProfile:
+    """The summary of a target: class shares in canonical spelling, or a regression target's distribution."""
+    normalized = spec.normalize(labels.reset_index(drop=True))
+    return column_profile("label", normalized, categorical=spec.classification)
 
 
 def build_profile(
@@ -164,8 +191,12 @@ def build_profile(
     confidence: Confidence | None = None,
     sketch_size: int = SKETCH_SIZE,
 ) -> Profile:
-    """Summarise ``reference`` (and optionally the labels and the model's predictions on the same rows)."""
+    """Summarise ``reference`` (and optionally the labels and the model's predictions on the same rows).
+
+    heald's own columns (``OWN_COLUMNS``) are left out: they are not data the model sees.
+    """
     names = list(reference.columns) if features is None else [f for f in features if f in reference.columns]
+    names = [n for n in names if n not in OWN_COLUMNS]
     prediction = None
     if predictions is not None:
         prediction = column_profile(
@@ -173,7 +204,7 @@ def build_profile(
         )
     label = None
     if labels is not None:
-        label = column_profile("label", labels.reset_index(drop=True), categorical=classification)
+        label = label_profile(labels, LabelSpec.learn(labels, classification=classification))
     return Profile(
         rows=len(reference),
         columns={n: column_profile(n, reference[n], sketch_size=sketch_size) for n in names},
@@ -240,6 +271,7 @@ def sketch(sorted_values: np.ndarray, size: int = SKETCH_SIZE) -> np.ndarray:
 
 
 def _numeric(name: str, dtype: str, numbers: np.ndarray, missing: float, sketch_size: int) -> NumericProfile:
+    """The summary of ``numbers``, which are sorted (so no quantile or bin count needs another pass)."""
     if numbers.size == 0:
         # No values at all: zeros rather than NaN, which PostgreSQL's JSON refuses; rows=0 says it.
         empty = np.array([], dtype=float)
@@ -256,8 +288,7 @@ def _numeric(name: str, dtype: str, numbers: np.ndarray, missing: float, sketch_
             bin_shares=empty,
             sketch=empty,
         )
-    edges = np.unique(np.quantile(numbers, DECILES))
-    shares = bin_shares(numbers, edges)
+    edges = np.unique(sorted_quantiles(numbers, DECILES))
     return NumericProfile(
         name=name,
         dtype=dtype,
@@ -268,9 +299,19 @@ def _numeric(name: str, dtype: str, numbers: np.ndarray, missing: float, sketch_
         mean=float(numbers.mean()),
         std=float(numbers.std()),
         bin_edges=edges,
-        bin_shares=shares,
+        bin_shares=sorted_bin_shares(numbers, edges),
         sketch=sketch(numbers, sketch_size),
     )
+
+
+def sorted_quantiles(numbers: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """``np.quantile(numbers, quantiles)`` (linear interpolation) for an already sorted array, without a sort."""
+    position = quantiles * (numbers.size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, numbers.size - 1)
+    weight = position - low
+    result: np.ndarray = numbers[low] * (1.0 - weight) + numbers[high] * weight
+    return result
 
 
 def bin_shares(numbers: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -282,18 +323,56 @@ def bin_shares(numbers: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.asarray(counts / max(numbers.size, 1), dtype=float)
 
 
-def _categorical(name: str, values: pd.Series[Any], present: pd.Series[Any], missing: float) -> CategoricalProfile:
-    counts = present.astype(str).value_counts()
-    truncated = len(counts) > MAX_CATEGORIES
-    shares = (counts / max(len(present), 1)).head(MAX_CATEGORIES)
+def sorted_bin_shares(numbers: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``bin_shares`` for sorted ``numbers``: the edges are looked up in the numbers, not each number in the edges."""
+    if edges.size < 2:
+        return np.ones(1)
+    cuts = np.concatenate(([0], np.searchsorted(numbers, edges[1:-1], side="left"), [numbers.size]))
+    return np.asarray(np.diff(cuts) / max(numbers.size, 1), dtype=float)
+
+
+def category_counts(values: pd.Series[Any]) -> pd.Series[Any]:
+    """Counts of each category of ``values`` (missing left out), keyed by its text.
+
+    Counting happens on the raw values and only the distinct ones are turned into text, which is far cheaper
+    than ``astype(str)`` on every row; values that differ but read the same (``1`` and ``"1"`` in one column)
+    are added together.
+    """
+    counts = values.value_counts(dropna=True, sort=False)
+    keys = [str(k) for k in counts.index]
+    if len(set(keys)) < len(keys):
+        counts = pd.Series(counts.to_numpy(), index=keys).groupby(level=0, sort=False).sum()
+    else:
+        counts.index = pd.Index(keys, dtype=object)
+    return counts.sort_values(ascending=False, kind="stable")
+
+
+def _categorical(name: str, values: pd.Series[Any]) -> CategoricalProfile:
+    counts = category_counts(values)
+    present = int(counts.sum())
+    kept = counts.head(MAX_CATEGORIES)
+    shares = kept.to_numpy(dtype=float) / max(present, 1)
     return CategoricalProfile(
         name=name,
         dtype=str(values.dtype),
-        rows=len(present),
-        missing_share=missing,
-        frequencies={str(k): float(v) for k, v in shares.items()},
-        truncated=truncated,
+        rows=present,
+        missing_share=(len(values) - present) / len(values) if len(values) else 0.0,
+        frequencies=dict(zip(map(str, kept.index), shares.tolist(), strict=True)),
+        truncated=len(counts) > MAX_CATEGORIES,
     )
+
+
+def _label_from_json(data: dict[str, Any]) -> ColumnProfile:
+    """A stored label summary, its classes re-spelled canonically (profiles stored before spelled "1.0")."""
+    label = _column_from_json("label", data)
+    if not isinstance(label, CategoricalProfile):
+        return label
+    spec = LabelSpec.from_classes(list(label.frequencies))
+    shares: dict[str, float] = {}
+    for key, share in label.frequencies.items():
+        spelled = spec.normalize(pd.Series([key], dtype=object)).iloc[0]
+        shares[str(spelled)] = shares.get(str(spelled), 0.0) + share
+    return replace(label, frequencies=shares)
 
 
 def _column_from_json(name: str, data: dict[str, Any]) -> ColumnProfile:

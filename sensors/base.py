@@ -19,6 +19,7 @@ import pandas as pd
 from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
 from knowledge.values import Batch, ModelRecord, Observation, Task, Version
+from pipeline.drift import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
 
 
@@ -35,8 +36,10 @@ class SensorSettings:
     """Thresholds the sensors need, taken from the config by the daemon."""
 
     drift_alpha: float = 0.05
-    drift_min_effect: float = 0.1
-    drift_min_psi: float = 0.1
+    drift_min_effect: float = KS_FLOOR
+    drift_min_wasserstein: float = WASSERSTEIN_FLOOR
+    drift_min_psi: float = PSI_FLOOR
+    drift_min_js: float = JS_FLOOR
     drift_min_rows: int = 100
     max_missing_increase: float = 0.2
     max_unseen_share: float = 0.05

@@ -1,9 +1,11 @@
 """Drift sensor: this tick's rows against the champion's reference profile, feature by feature.
 
-Numbers get Kolmogorov-Smirnov and Wasserstein, categories chi-square and PSI; the champion's predictions
-and, when labels came, the labels are tested the same way (``pipeline.drift`` holds the statistics and the
-rules: minimum sample size, effect-size floor, Holm correction). The sensor reports ``drift_share`` (share
-of features drifted) with every column's test as evidence, plus ``prediction_drift`` and ``label_drift``.
+Numbers get Kolmogorov-Smirnov and a normalised Wasserstein distance, categories chi-square, Jensen-Shannon
+and PSI; the champion's predictions and, when labels came, the labels (in their canonical spelling, so a
+reference read as floats and batches read as integers agree) are tested the same way (``pipeline.drift``
+holds the statistics and the rules: minimum sample size, effect-size floors, Holm correction). The sensor
+reports ``drift_share`` (share of features drifted) with every column's test as evidence, plus
+``prediction_drift`` and ``label_drift``.
 Persistence and hysteresis are the analyzer's and the incident tracker's job, not the sensor's.
 """
 
@@ -23,7 +25,12 @@ SOURCE = "drift"
 def drift_settings(ctx: SenseContext) -> DriftSettings:
     s = ctx.settings
     return DriftSettings(
-        alpha=s.drift_alpha, min_effect=s.drift_min_effect, min_psi=s.drift_min_psi, min_rows=s.drift_min_rows
+        alpha=s.drift_alpha,
+        min_effect=s.drift_min_effect,
+        min_wasserstein=s.drift_min_wasserstein,
+        min_psi=s.drift_min_psi,
+        min_js=s.drift_min_js,
+        min_rows=s.drift_min_rows,
     )
 
 

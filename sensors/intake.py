@@ -34,6 +34,7 @@ from knowledge.values import Alias, Batch, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
+from pipeline.labels import batch_problem
 from pipeline.profile import Profile
 from pipeline.quality import check
 from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
@@ -227,7 +228,9 @@ class _Pass:
             frame = read_table(item.path)
             report = check_batch(frame, self.model, schema)
             report.raise_for_failures(item.name)
-            problem = blocking_problem(frame, self.model, profile)
+            problem = blocking_problem(frame, self.model, profile) or batch_problem(
+                frame, self.model.target, profile.label_spec if profile is not None else None
+            )
             if problem:
                 raise DataError(f"{item.name}: {problem}")
         except DataError as exc:

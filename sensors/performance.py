@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from knowledge.values import Observation
 from pipeline.evaluate import metrics, primary_metric
@@ -61,6 +62,20 @@ def estimate_accuracy(probabilities: np.ndarray, calibration: Confidence | None)
     }
 
 
+def _spelled(ctx: SenseContext, actual: pd.Series[Any], predicted: np.ndarray) -> tuple[pd.Series[Any], pd.Series[Any]]:
+    """Labels and predictions in one spelling (``pipeline.labels``): ``1``, ``1.0`` and ``"1"`` are one class.
+
+    A label that cannot be one of the model's classes becomes missing and is left out of the score (intake
+    refuses batches holding such labels; this keeps a stored older batch from mixing types in the metric).
+    """
+    profile = ctx.profile
+    spec = profile.label_spec if profile is not None else None
+    actual = actual.reset_index(drop=True)
+    if spec is None:
+        return actual, pd.Series(predicted)
+    return spec.normalize(actual), spec.normalize(pd.Series(predicted))
+
+
 class PerformanceSensor:
     """Reports ``performance``, ``performance_window`` and (classifiers) ``accuracy_estimate``."""
 
@@ -76,10 +91,12 @@ class PerformanceSensor:
         # Labelled rows include feedback batches (labels for rows served earlier), so they are scored apart.
         labelled = ctx.scored(labelled=True)
         if labelled.predicted is not None and target in labelled.rows.columns:
-            mask = labelled.rows[target].notna().to_numpy()
+            actual, predicted = _spelled(ctx, labelled.rows[target], labelled.predicted)
+            mask = actual.notna().to_numpy()
             if mask.any():
-                actual = labelled.rows[target].to_numpy()[mask]
-                observations += self._measured(ctx, champion.number, task, actual, labelled.predicted[mask])
+                observations += self._measured(
+                    ctx, champion.number, task, actual.to_numpy()[mask], predicted.to_numpy()[mask]
+                )
         scored = ctx.scored()
         probabilities = scored.probabilities
         if probabilities is not None and len(scored.rows) >= ctx.settings.drift_min_rows:
