@@ -25,7 +25,9 @@ from daemon.capture import Capture
 from daemon.compose import Heald
 from daemon.logs import get
 from daemon.metrics import CONTENT_TYPE, Metrics
+from daemon.serving import answer
 from knowledge.errors import ArtifactError, NotFoundError
+from pipeline.errors import DataError
 
 log = get("heald.api")
 MAX_ROWS = 10_000
@@ -122,31 +124,40 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
         started = time.perf_counter()
         heald = current()
         model = _found(lambda: heald.store.get_model(name))
-        missing = sorted({f for f in model.features if any(f not in row for row in body.rows)})
-        if missing:
-            metrics.rejected.labels("predict").inc()
-            raise HTTPException(422, f"rows lack feature columns {missing}")
-        champion = heald.registry.champion(name)
-        if champion is None:
-            raise HTTPException(503, f"model {name!r} has no champion")
         try:
-            estimator = heald.registry.load(champion)
-            predicted = estimator.predict(pd.DataFrame(body.rows)[list(model.features)])
+            # Rows in the training file's shape are welcome: target, ids and excluded columns are ignored, and
+            # a missing feature is answered degraded (filled from the reference) rather than refused.
+            given = answer(heald.store, heald.registry, model, pd.DataFrame(body.rows))
+        except NotFoundError as exc:
+            raise HTTPException(503, str(exc)) from None
         except ArtifactError as exc:
             raise HTTPException(503, str(exc)) from None
-        except (ValueError, TypeError) as exc:
+        except (DataError, ValueError, TypeError) as exc:
             metrics.rejected.labels("predict").inc()
             raise HTTPException(422, f"rows cannot be predicted: {exc}") from None
-        ids = capture.served(name, [{f: row[f] for f in model.features} for row in body.rows])
+        filled = sorted({*given.filled, *(f for f in model.features if any(f not in row for row in body.rows))})
+        captured = [{k: v for k, v in row.items() if k != model.target} for row in body.rows]
+        ids = capture.served(name, captured, at=heald.clock.now(), version=given.version)
         metrics.predictions.labels(name).inc(len(ids))
+        for column in filled:
+            metrics.degraded.labels(name, column).inc(len(ids))
+        if filled:
+            log.warning("prediction_degraded", model=name, missing=filled, rows=len(ids))
         metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
-        return {"model": name, "version": champion.number, "ids": ids, "predictions": predicted.tolist()}
+        return {
+            "model": name,
+            "version": given.version,
+            "ids": ids,
+            "predictions": given.predictions,
+            "degraded": bool(filled),
+            "missing": filled,
+        }
 
     @app.post("/models/{name}/feedback", dependencies=[Depends(token)])
     def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         heald = current()
-        model = _found(lambda: heald.store.get_model(name))
-        unknown = capture.feedback(name, model.target, body.labels)
+        _found(lambda: heald.store.get_model(name))
+        unknown = capture.feedback(name, body.labels, at=heald.clock.now())
         return {"accepted": len(body.labels) - len(unknown), "unknown": unknown}
 
 

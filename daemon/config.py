@@ -95,6 +95,10 @@ class ModelSettings(Strict):
     target: str
     task: Literal["classification", "regression"] | None = None
     data: Path | None = Field(None, description="training data for `healctl init` and full retrains")
+    exclude: list[str] = Field(default_factory=list, description="columns never used as features (ids, leaks)")
+    numeric: list[str] = Field(
+        default_factory=list, description="columns declared numeric: words in them fail validation, not categories"
+    )
     min_accuracy: float = Field(0.8, ge=0, le=1, description="classification health threshold")
     min_r2: float = Field(0.5, le=1, description="regression health threshold")
     health: dict[str, float] = Field(
@@ -249,7 +253,7 @@ def with_model(settings: Settings, entry: ModelSettings) -> dict[str, Any]:
     data = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     data["state_dir"] = str(settings.state_dir.resolve())
     models = [m for m in data.get("models", []) if m["name"] != entry.name]
-    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v != {}}
+    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v not in ({}, [])}
     data["models"] = [*models, fresh]
     return data
 

@@ -33,7 +33,7 @@ class Service:
 
     def __init__(self, heald: Heald, config_path: Path | None) -> None:
         self.heald = heald
-        self.capture = Capture(heald.settings.landing)
+        self.capture = Capture(heald.settings.landing, lambda: self.heald.store)
         self.config_path = config_path
         self.ticks = 0
         self._stop = threading.Event()

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest import column_kind
+
 SKETCH_SIZE = 1000
 MAX_CATEGORIES = 1000
 DECILES = np.linspace(0.0, 1.0, 11)
@@ -166,6 +168,9 @@ def build_profile(
 ) -> Profile:
     """Summarise ``reference`` (and optionally the labels and the model's predictions on the same rows)."""
     names = list(reference.columns) if features is None else [f for f in features if f in reference.columns]
+    # Dates move with time by nature: they are features (day of week, month, age), not a distribution to hold
+    # batches to, so they are not profiled (and never "drift").
+    names = [n for n in names if column_kind(reference[n]) != "datetime"]
     prediction = None
     if predictions is not None:
         prediction = column_profile(

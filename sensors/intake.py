@@ -25,9 +25,10 @@ from knowledge.values import Alias, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
+from pipeline.mapping import conform, rename_hint
 from pipeline.profile import Profile
 from pipeline.quality import check
-from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
+from pipeline.validate import OWN_COLUMNS, Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
 
 SOURCE = "intake"
@@ -48,7 +49,7 @@ def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
     number = store.alias(model.name, Alias.CHAMPION)
     dataset = store.get_version(model.name, number).profile.get("dataset") if number is not None else None
     if dataset:
-        return Schema.from_info(DatasetInfo.from_json(dataset))
+        return Schema.from_info(DatasetInfo.from_json(dataset), only=list(model.features))
     # "categorical" accepts any kind: without a recorded description only presence can be checked.
     return Schema(columns=dict.fromkeys(model.features, "categorical"), target=model.target)
 
@@ -88,9 +89,10 @@ class LandingIntake:
         ready = sorted(p for p in folder.iterdir() if _ready(p))
         schema = expected_schema(model, store) if ready else None
         profile = champion_profile(store, model.name) if ready else None
+        mappings = store.column_mappings(model.name) if ready else {}
         for path in ready:
             assert schema is not None
-            loaded, observation = self._take(path, model, store, now, schema, profile)
+            loaded, observation = self._take(path, model, store, now, schema, profile, mappings)
             observations.append(observation)
             if loaded is not None:
                 batches.append(loaded)
@@ -104,14 +106,17 @@ class LandingIntake:
         now: datetime,
         schema: Schema,
         profile: Profile | None,
+        mappings: dict[str, str],
     ) -> tuple[LoadedBatch | None, Observation]:
         stamp = now.strftime("%Y%m%dT%H%M%S")
         frame: pd.DataFrame | None = None
         report: ValidationReport | None = None
         try:
-            frame = read_table(path)
+            # Accepted renames applied and numbers with units read before anything checks the rows.
+            frame = conform(read_table(path), mappings)
             report = check_batch(frame, model, schema)
-            report.raise_for_failures(path.name)
+            known = (model.target, *OWN_COLUMNS)
+            report.raise_for_failures(path.name, rename_hint(profile, frame, list(schema.columns), known, model.name))
             problem = blocking_problem(frame, model, profile)
             if problem:
                 raise DataError(f"{path.name}: {problem}")
