@@ -120,10 +120,11 @@ SECONDS_PER_DAY = 86_400.0
 def _dates(values: pd.Series[Any]) -> pd.Series[Any]:
     """Any date spelling pandas reads in ISO 8601 (with or without a time or zone), as UTC; else missing."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.Series(values)
-        return parsed.dt.tz_localize("UTC") if parsed.dt.tz is None else parsed.dt.tz_convert("UTC")
-    text = values.astype("string")
-    return pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        stamps: pd.Series[Any] = pd.Series(values)
+        utc: pd.Series[Any] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+        return utc
+    parsed: pd.Series[Any] = pd.to_datetime(values.astype("string"), format="ISO8601", errors="coerce", utc=True)
+    return parsed
 
 
 class DateFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]

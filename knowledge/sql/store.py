@@ -589,7 +589,7 @@ class SqlKnowledgeStore:
                     model=model, kind="map", actor=actor, reason=f"{new} -> {old}: {reason}", created_at=at
                 )
             )
-        return ColumnMapping(id=int(new_id), **values)
+        return ColumnMapping(id=int(new_id), model=model, new=new, old=old, accepted_at=at, actor=actor, reason=reason)
 
     def remove_mapping(self, *, model: str, new: str, at: datetime, actor: str, reason: str) -> ColumnMapping:
         """Undo the active mapping of ``new``; raises ``NotFoundError`` naming it when there is none."""

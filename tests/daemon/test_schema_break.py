@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import structlog
 
 from daemon import config as configuration
 from daemon.api import ApiServer, create_app
@@ -40,6 +41,8 @@ def healctl_map(heald: Heald, tmp_path: Path, *args: str) -> None:
         main(["map", *args, "--config", str(path)])
     except SystemExit as exc:
         assert not exc.code, f"healctl map exited {exc.code}"
+    finally:
+        structlog.reset_defaults()  # healctl pointed the logs at this test's captured stderr
 
 
 def test_a_renamed_column_is_served_degraded_then_mapped_and_learned(
@@ -103,7 +106,10 @@ def test_map_refuses_a_column_the_model_does_not_have(
     path = tmp_path / "operator.toml"
     configuration.write(path, configuration.with_model(watched.settings, watched.settings.models[0]))
     with pytest.raises(SystemExit) as exited:
-        main(["map", MODEL, "--from", "x", "--to", "nope", "--config", str(path)])
+        try:
+            main(["map", MODEL, "--from", "x", "--to", "nope", "--config", str(path)])
+        finally:
+            structlog.reset_defaults()
     assert exited.value.code == 2 and "no feature column 'nope'" in capsys.readouterr().err
     assert watched.store.column_mappings(MODEL) == {}
 
