@@ -72,6 +72,9 @@ class Monitor(Strict):
         0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
     )
     performance_window_rows: int = Field(2000, ge=10, description="labelled rows in the rolling performance window")
+    performance_min_rows: int = Field(
+        30, ge=1, description="labelled rows a performance reading needs; smaller batches are pooled until then"
+    )
     max_missing_increase: float = Field(0.2, ge=0, le=1, description="missing share above the reference's")
     max_unseen_share: float = Field(0.05, ge=0, le=1, description="share of rows in categories never seen")
     max_out_of_range_share: float = Field(0.05, ge=0, le=1, description="share of numbers outside the reference range")

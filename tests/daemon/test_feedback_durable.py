@@ -161,3 +161,24 @@ def test_nan_in_a_served_row_is_stored_as_missing(life: tuple[Settings, ManualCl
         assert frame["request_id"].tolist() == ids and frame["a"].isna().all()
     finally:
         daemon.stop()
+
+
+def test_a_few_late_labels_wait_for_more_before_they_are_a_reading(life: tuple[Settings, ManualClock]) -> None:
+    """Five labels are not the model's accuracy: they are pooled, and the reading comes once 30 rows are in."""
+    settings, clock = life
+    daemon = Daemon(settings, clock)
+    try:
+        ids = daemon.client.post("/models/m/predict", json={"rows": rows(40, seed=8)}).json()["ids"]
+        truth = table(40, seed=8)["y"].tolist()
+        for chunk in (slice(0, 5), slice(5, 40)):
+            labels = dict(zip(ids[chunk], truth[chunk], strict=True))
+            daemon.client.post("/models/m/feedback", json={"labels": labels}, headers=AUTH)
+            clock.advance(timedelta(hours=1))
+            daemon.capture.flush(clock.now())
+            daemon.heald.loop.tick()
+            if chunk.start == 0:
+                assert daemon.heald.store.observations("m", metric="performance") == []
+        (performance,) = daemon.heald.store.observations("m", metric="performance")
+        assert performance.evidence["rows"] == 40
+    finally:
+        daemon.stop()
