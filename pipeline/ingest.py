@@ -11,6 +11,7 @@ with every version, so later batches can be checked against the schema the model
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ SNIFF_BYTES = 8192
 DATE_HINTS = ("-", "/", ":")
 ID_MIN_ROWS = 20  # below this, every column of a small table would look unique
 ID_NAMES = ("id", "uuid", "guid", "key")
+CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -138,8 +140,9 @@ def is_identifier(series: pd.Series[Any]) -> bool:
         return False
     if numbers.is_text(values) and not numbers.profile_text(values).all_numbers:
         return True
-    words = str(series.name).lower().replace("-", "_").replace(" ", "_").split("_")
-    named = words[-1] in ID_NAMES or str(series.name).lower().endswith("id")
+    name = str(series.name)
+    words = name.lower().replace("-", "_").replace(" ", "_").split("_")
+    named = words[-1] in ID_NAMES or bool(CAMEL_ID.search(name))  # "order_id", "id", "orderId"; not "paid"
     whole = pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(numbers.to_numbers(values), 1) == 0))
     return named and whole
 

@@ -68,6 +68,14 @@ def test_init_accepts_units_ids_and_dates_and_prints_the_report(
         heald.close()
 
 
+def test_pipeline_run_prints_the_validation_report(healctl: Cli, users_csv: Path) -> None:
+    """A later `pipeline run` on the same kind of file prints each check's verdict as init does."""
+    assert healctl("init", "--name", "loans", "--data", str(users_csv), "--target", "defaulted").code == 0
+    result = healctl("pipeline", "run", "loans", "--data", str(users_csv))
+    assert result.code == 0, result.text
+    assert "warn numbers_with_units" in result.text and "warn dates" in result.text and "pass schema" in result.text
+
+
 def test_init_exclude_drops_a_column_everywhere(healctl: Cli, users_csv: Path, config_file: Path) -> None:
     """--exclude keeps the column out of the features, the profile and the written config's model entry."""
     result = healctl("init", "--name", "loans", "--data", str(users_csv), "--target", "defaulted", "--exclude", "grade")

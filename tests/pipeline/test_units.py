@@ -123,4 +123,6 @@ def test_identifier_rule_keeps_measurements() -> None:
     assert is_identifier(pd.Series([f"u{i}" for i in range(50)], name="user"))
     assert is_identifier(pd.Series(range(50), name="order_id"))
     assert not is_identifier(pd.Series(range(50), name="tenure"))
+    assert not is_identifier(pd.Series(range(50), name="amount_paid"))
+    assert is_identifier(pd.Series(range(50), name="orderId"))
     assert column_kind(pd.Series(["20%", "30%"])) == "numeric"
