@@ -1,7 +1,7 @@
 """served rows kept for late labels, and accepted column mappings
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-29 16:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import knowledge.sql.types
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
