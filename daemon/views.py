@@ -129,7 +129,8 @@ def pipeline_run_view(run: PipelineRun) -> dict[str, Any]:
 def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, Any]:
     models = []
     for model in store.list_models():
-        champion = registry.champion(model.name)
+        # The alias alone: loading the champion's version would parse its whole reference profile per model.
+        champion = store.alias(model.name, Alias.CHAMPION)
         latest = {
             metric: store.observations(model.name, metric=metric, limit=1)
             for metric in ("performance", "drift_share", "artifact_ok", "accuracy_estimate")
@@ -139,7 +140,7 @@ def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, 
                 "model": model.name,
                 "task": model.task.value,
                 "paused": model.paused,
-                "champion": champion.number if champion else None,
+                "champion": champion,
                 "stable": store.alias(model.name, Alias.STABLE),
                 "performance": latest["performance"][0].value if latest["performance"] else None,
                 "drifted": (latest["drift_share"][0].evidence.get("drifted", []) if latest["drift_share"] else None),
