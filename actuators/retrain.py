@@ -25,6 +25,7 @@ from pipeline.evaluate import metrics, primary_metric, score
 from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import read_tables
+from pipeline.mapping import conform
 from pipeline.profile import profile_version
 from pipeline.settings import REFERENCE_ROWS
 from pipeline.train import TrainParams, fit_all
@@ -33,7 +34,8 @@ from pipeline.train import TrainParams, fit_all
 def recent_rows(ctx: ActContext, since: datetime | None) -> pd.DataFrame:
     """Labelled rows received since ``since``, oldest first, without rows whose label is missing."""
     batches = ctx.store.batches(ctx.model.name, since=since, labelled=True, limit=100_000)
-    frame = read_tables([b.path for b in batches])
+    # Archived files are kept as they arrived: accepted renames and numbers with units are applied on reading.
+    frame = conform(read_tables([b.path for b in batches]), ctx.store.column_mappings(ctx.model.name))
     if frame.empty:
         return frame
     return frame[frame[ctx.model.target].notna()].reset_index(drop=True)

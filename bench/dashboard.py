@@ -165,7 +165,11 @@ def main() -> None:
         heald, written = fill(models, days, Path(tmp))
         filled = time.perf_counter() - started
         server = ApiServer(
-            create_app(lambda: heald, Capture(heald.settings.landing), Metrics(heald.store, heald.registry)),
+            create_app(
+                lambda: heald,
+                Capture(heald.settings.landing, lambda: heald.store),
+                Metrics(heald.store, heald.registry),
+            ),
             "127.0.0.1",
             0,
         )  # type: ignore[arg-type]

@@ -28,7 +28,9 @@ from daemon.compose import Heald
 from daemon.logs import get
 from daemon.metrics import CONTENT_TYPE, Metrics
 from daemon.payloads import BodyLimit, row_problems, summary
+from daemon.serving import answer
 from knowledge.errors import ArtifactError, NotFoundError
+from pipeline.errors import DataError
 from pipeline.profile import Profile
 
 log = get("heald.api")
@@ -172,37 +174,50 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
                 413, f"{len(body.rows)} rows: the limit is api_max_rows = {heald.settings.api_max_rows}"
             )
         model = _found(lambda: heald.store.get_model(name))
-        missing = sorted({f for f in model.features if any(f not in row for row in body.rows)})
-        if missing:
-            metrics.rejected.labels("predict").inc()
-            raise HTTPException(422, f"rows lack feature columns {missing}")
         champion = heald.registry.champion(name)
         if champion is None:
             raise HTTPException(503, f"model {name!r} has no champion")
+        # Values of the features a row carries are checked first (a missing feature is served degraded below).
         kinds = {c: str(p.get("kind")) for c, p in champion.profile.get("columns", {}).items() if isinstance(p, dict)}
         problems = row_problems(body.rows, model.features, kinds)
         if problems:
             metrics.rejected.labels("predict").inc()
             raise HTTPException(422, summary(problems))
         try:
-            estimator = heald.registry.load(champion)
-            predicted = estimator.predict(pd.DataFrame(body.rows)[list(model.features)])
+            # Rows in the training file's shape are welcome: target, ids and excluded columns are ignored, and
+            # a missing feature is answered degraded (filled from the reference) rather than refused.
+            given = answer(heald.store, heald.registry, model, pd.DataFrame(body.rows))
+        except NotFoundError as exc:
+            raise HTTPException(503, str(exc)) from None
         except ArtifactError as exc:
             raise HTTPException(503, str(exc)) from None
-        except (ValueError, TypeError) as exc:
+        except (DataError, ValueError, TypeError) as exc:
             metrics.rejected.labels("predict").inc()
             raise HTTPException(422, f"rows cannot be predicted: {exc}") from None
-        ids = capture.served(name, [{f: row[f] for f in model.features} for row in body.rows])
+        filled = sorted({*given.filled, *(f for f in model.features if any(f not in row for row in body.rows))})
+        captured = [{k: v for k, v in row.items() if k != model.target} for row in body.rows]
+        ids = capture.served(name, captured, at=heald.clock.now(), version=given.version)
         metrics.predictions.labels(name).inc(len(ids))
+        for column in filled:
+            metrics.degraded.labels(name, column).inc(len(ids))
+        if filled:
+            log.warning("prediction_degraded", model=name, missing=filled, rows=len(ids))
         metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
-        return {"model": name, "version": champion.number, "ids": ids, "predictions": predicted.tolist()}
+        return {
+            "model": name,
+            "version": given.version,
+            "ids": ids,
+            "predictions": given.predictions,
+            "degraded": bool(filled),
+            "missing": filled,
+        }
 
     @app.post("/models/{name}/feedback", dependencies=[Depends(token)])
     def feedback(name: str, body: FeedbackRequest) -> dict[str, Any]:
         heald = current()
-        model = _found(lambda: heald.store.get_model(name))
+        _found(lambda: heald.store.get_model(name))
         labels = _spelled_labels(heald, name, body.labels)
-        unknown = capture.feedback(name, model.target, labels)
+        unknown = capture.feedback(name, labels, at=heald.clock.now())
         return {"accepted": len(body.labels) - len(unknown), "unknown": unknown}
 
 

@@ -1,77 +1,95 @@
-"""Capture: prediction requests and later labels become batches in the landing folder.
+"""Capture: prediction requests and later labels become batches in the landing folder (Monitor's input).
 
-The API appends each predicted row (with its request id) to an in-memory buffer under a lock, which is all
-the request pays; the loop flushes the buffers at the start of a tick into ``api-*.csv`` (unlabelled) and
-``feedback-*.csv`` (labelled) files, written atomically, so API traffic takes exactly the same path as
-dropped files. Feedback for an id heald never served, or no longer remembers, is refused by name.
+Each served row is written to the knowledge store as it is served (``served_rows``: model, request id,
+serving time, the row as sent), not kept in memory, so a label that arrives after a restart, or days later,
+still joins its row. The loop flushes at the start of a tick: rows not yet written out become an
+``api-*.csv`` batch (unlabelled) and newly labelled rows a ``feedback-*.csv`` batch, written atomically,
+so API traffic takes exactly the same path as dropped files. Both carry heald's own bookkeeping columns
+``request_id`` and ``served_at``, which validation and the data checks never treat as features.
+
+A second label for an id replaces the first (it is written out again in the next feedback batch); the same
+label twice changes nothing. Feedback for an id heald never served, or forgot, is refused by name. Rows
+are forgotten ``retention`` after they were served, once written out: the store stays bounded.
 """
 
 from __future__ import annotations
 
 import io
-import threading
+import math
 import uuid
-from collections import OrderedDict
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from knowledge.artifacts import write_atomic
+from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import ServedRow
 
-REMEMBERED = 100_000  # served rows kept for feedback, per model; the oldest are forgotten first
+RETENTION = timedelta(days=30)  # how long a served row waits for its label
 
 
 class Capture:
-    """Buffers served rows and their labels per model until the loop flushes them."""
+    """Records served rows and their labels in the store, and writes them out as landing batches."""
 
-    def __init__(self, landing: Path) -> None:
+    def __init__(self, landing: Path, store: Callable[[], SqlKnowledgeStore], retention: timedelta = RETENTION) -> None:
         self.landing = landing
-        self._lock = threading.Lock()
-        self._served: dict[str, list[dict[str, Any]]] = {}
-        self._labelled: dict[str, list[dict[str, Any]]] = {}
-        self._memory: dict[str, OrderedDict[str, dict[str, Any]]] = {}
+        self.store = store
+        self.retention = retention
 
-    def served(self, model: str, rows: list[dict[str, Any]]) -> list[str]:
+    def served(self, model: str, rows: list[dict[str, Any]], *, at: datetime, version: int | None = None) -> list[str]:
         """Record rows that were just predicted; returns their request ids."""
         ids = [uuid.uuid4().hex for _ in rows]
-        with self._lock:
-            memory = self._memory.setdefault(model, OrderedDict())
-            for request_id, row in zip(ids, rows, strict=True):
-                memory[request_id] = row
-                self._served.setdefault(model, []).append({"request_id": request_id, **row})
-            while len(memory) > REMEMBERED:
-                memory.popitem(last=False)
+        self.store().add_served_rows(
+            [
+                ServedRow(model=model, request_id=i, served_at=at, row=_plain(row), version=version)
+                for i, row in zip(ids, rows, strict=True)
+            ]
+        )
         return ids
 
-    def feedback(self, model: str, target: str, labels: dict[str, Any]) -> list[str]:
+    def feedback(self, model: str, labels: dict[str, Any], *, at: datetime) -> list[str]:
         """Attach labels to served rows; returns the ids that were not found (nothing is recorded for them)."""
-        with self._lock:
-            memory = self._memory.get(model, OrderedDict())
-            unknown = [i for i in labels if i not in memory]
-            for request_id, label in labels.items():
-                if request_id in memory:
-                    row = memory.pop(request_id)
-                    self._labelled.setdefault(model, []).append({"request_id": request_id, **row, target: label})
-        return unknown
+        return self.store().label_served(model, labels, at)
 
     def flush(self, now: datetime) -> list[Path]:
-        """Write buffered rows as landing files (one per model and kind); returns the files written."""
-        with self._lock:
-            served, self._served = self._served, {}
-            labelled, self._labelled = self._labelled, {}
+        """Write rows not yet written out as landing files (one per model and kind); returns the files written."""
+        store = self.store()
         written = []
         stamp = now.strftime("%Y%m%dT%H%M%S%f")
-        for prefix, buffers in (("api", served), ("feedback", labelled)):
-            for model, rows in buffers.items():
+        for prefix, labels in (("api", False), ("feedback", True)):
+            for model, rows in _by_model(store.unflushed_served(labels=labels)).items():
+                target = store.get_model(model).target if labels else None
                 path = self.landing / model / f"{prefix}-{stamp}.csv"
                 text = io.StringIO()
-                pd.DataFrame(rows).to_csv(text, index=False)
+                pd.DataFrame([_record(r, target) for r in rows]).to_csv(text, index=False)
                 write_atomic(path, text.getvalue().encode())
+                # Marked after the file is in place: a crash in between writes the rows twice, never zero times.
+                store.mark_flushed(model, [r.request_id for r in rows], labels=labels)
                 written.append(path)
+        store.prune_served(before=now - self.retention)
         return written
 
     def pending(self) -> int:
-        with self._lock:
-            return sum(len(r) for r in self._served.values()) + sum(len(r) for r in self._labelled.values())
+        store = self.store()
+        return len(store.unflushed_served(labels=False)) + len(store.unflushed_served(labels=True))
+
+
+def _by_model(rows: list[ServedRow]) -> dict[str, list[ServedRow]]:
+    grouped: dict[str, list[ServedRow]] = defaultdict(list)
+    for row in rows:
+        grouped[row.model].append(row)
+    return grouped
+
+
+def _record(row: ServedRow, target: str | None) -> dict[str, Any]:
+    record = {"request_id": row.request_id, "served_at": row.served_at.isoformat(), **row.row}
+    return record if target is None else {**record, target: row.label}
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON the store accepts everywhere: NaN and infinities (which PostgreSQL's JSON refuses) become null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}

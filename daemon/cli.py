@@ -467,6 +467,33 @@ def silence(
     _control(config, model, "silence", reason, symptom=symptom, until=until)
 
 
+@app.command("map")
+def map_column(
+    model: str,
+    new: Annotated[str, typer.Option("--from", help="the column's new name, as rows now carry it")],
+    old: Annotated[str, typer.Option("--to", help="the feature column the model was trained on")],
+    undo: Annotated[bool, typer.Option("--undo", help="remove the mapping of --from instead")] = False,
+    reason: str = "operator mapping",
+    config: ConfigOpt = None,
+) -> None:
+    """Accept a renamed column: rows carrying --from are read as --to, served and learned normally (journaled)."""
+    with _heald(config) as heald:
+        record = heald.store.get_model(model)
+        now = heald.clock.now()
+        if undo:
+            removed = heald.store.remove_mapping(model=model, new=new, at=now, actor="healctl", reason=reason)
+            out.print(f"{model}: mapping {new} -> {removed.old} removed; rows carrying {new!r} are degraded again")
+            return
+        if old not in record.features:
+            raise HealdError(f"model {model!r} has no feature column {old!r} (its features: {list(record.features)})")
+        if new in record.features:
+            raise HealdError(f"{new!r} is already a feature column of model {model!r}; it cannot stand for {old!r}")
+        heald.store.add_mapping(model=model, new=new, old=old, at=now, actor="healctl", reason=reason)
+    out.print(
+        f"{model}: column {new!r} is now read as {old!r} (undo: healctl map {model} --from {new} --to {old} --undo)"
+    )
+
+
 def _symptom_kind(kind: str | None) -> SymptomKind | None:
     if kind is None:
         return None
@@ -493,6 +520,9 @@ def init(
     data: Annotated[Path, typer.Option(help="training data, CSV or Parquet")],
     target: Annotated[str, typer.Option(help="target column")],
     task: Annotated[Task | None, typer.Option(help="override task detection")] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="a column never to use as a feature (repeatable)")
+    ] = None,
     write_config: Annotated[
         Path | None, typer.Option(help="config file to write for the daemon (default: STATE_DIR/heald.toml)")
     ] = None,
@@ -514,17 +544,22 @@ def init(
                 task=task,
                 listener=progress,
                 accept_unhealthy=accept_unhealthy,
+                exclude=exclude,
             )
         version = created.version
         view = views.version_view(version, heald.store.aliases(name))
         model = heald.store.get_model(name)
         known = model_settings(heald.settings, name)
-        entry = known.model_copy(update={"target": target, "task": model.task.value, "data": data.resolve()})
+        excluded = sorted({*known.exclude, *(exclude or [])})
+        entry = known.model_copy(
+            update={"target": target, "task": model.task.value, "data": data.resolve(), "exclude": excluded}
+        )
         path = write_config or heald.settings.state_dir / "heald.toml"
         configuration.write(path, configuration.with_model(heald.settings, entry))
     if as_json:
         _print_json({**view, "config": str(path), "pipeline_run": created.recorded.row.id})
         return
+    _print_validation(created.recorded.run.value("validate"))
     out.print(f"[green]model {name} created[/green]: v{version.number} champion and stable, {version.health}")
     out.print(f"test metrics ({model.task.value}, held-out rows):")
     for key, value in version.metrics.items():
@@ -532,6 +567,18 @@ def init(
     for reason in view["health_reasons"]:
         out.print(f"  [yellow]health:[/yellow] {reason}")
     out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+
+
+STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
+
+
+def _print_validation(report: dict[str, Any]) -> None:
+    """The validation report, one line per check: pass, warn or fail, and what it found."""
+    out.print(f"validation of {report['rows']} rows:")
+    for name, verdict in report["checks"].items():
+        style = STATUS_STYLE.get(verdict["status"], "white")
+        line = f"  [{style}]{verdict['status']:<4}[/{style}] {name}: {escape(verdict['message'])}"
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 def _schema(heald: Heald, name: str) -> dict[str, Kind]:
@@ -608,6 +655,8 @@ def pipeline_run(
         result = {"run": done.row.id, "version": version.number, **judged.as_json()}
         _settle(heald, action, True, judged.detail, result)
         view = views.version_view(heald.registry.version(name, version.number), heald.store.aliases(name))
+    if not as_json:
+        _print_validation(done.run.value("validate"))
     _report_version({**view, **result}, judged.detail, as_json)
 
 

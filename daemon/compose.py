@@ -197,6 +197,7 @@ def build(
             max_unseen_share=monitor.max_unseen_share,
             max_out_of_range_share=monitor.max_out_of_range_share,
             performance_window_rows=monitor.performance_window_rows,
+            performance_min_rows=monitor.performance_min_rows,
         ),
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,

@@ -91,6 +91,9 @@ class Monitor(Strict):
         0.05, ge=0, le=1, description="an accuracy estimate must be this far under the floor to count"
     )
     performance_window_rows: int = Field(2000, ge=10, description="labelled rows in the rolling performance window")
+    performance_min_rows: int = Field(
+        30, ge=1, description="labelled rows a performance reading needs; smaller batches are pooled until then"
+    )
     max_missing_increase: float = Field(0.2, ge=0, le=1, description="missing share above the reference's")
     max_unseen_share: float = Field(0.05, ge=0, le=1, description="share of rows in categories never seen")
     max_out_of_range_share: float = Field(0.05, ge=0, le=1, description="share of numbers outside the reference range")
@@ -114,6 +117,10 @@ class ModelSettings(Strict):
     target: str
     task: Literal["classification", "regression"] | None = None
     data: Path | None = Field(None, description="training data for `healctl init` and full retrains")
+    exclude: list[str] = Field(default_factory=list, description="columns never used as features (ids, leaks)")
+    numeric: list[str] = Field(
+        default_factory=list, description="columns declared numeric: words in them fail validation, not categories"
+    )
     min_accuracy: float = Field(0.8, ge=0, le=1, description="classification health threshold")
     min_r2: float = Field(0.5, le=1, description="regression health threshold")
     health: dict[str, float] = Field(
@@ -343,7 +350,9 @@ def with_model(settings: Settings, entry: ModelSettings) -> dict[str, Any]:
     models = [m for m in data.get("models", []) if m["name"] != entry.name]
     other = {"classification": "min_r2", "regression": "min_accuracy"}.get(entry.task or "")
     # Only the threshold of the model's task: a classifier's config has no min_r2 to puzzle over.
-    fresh = {k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v != {} and k != other}
+    fresh = {
+        k: v for k, v in entry.model_dump(mode="json", exclude_none=True).items() if v not in ({}, []) and k != other
+    }
     data["models"] = [*models, fresh]
     return data
 

@@ -169,6 +169,12 @@ class Metrics:
         self.request_seconds = Histogram(
             "heald_predict_request_seconds", "Time to answer a predict request", ["model"], registry=self.registry
         )
+        self.degraded = Counter(
+            "heald_predictions_degraded",
+            "Rows answered in degraded mode: a feature column was missing and filled from the reference",
+            ["model", "column"],
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "heald_requests_rejected", "Requests refused as malformed", ["endpoint"], registry=self.registry
         )

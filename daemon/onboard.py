@@ -61,9 +61,12 @@ def run_config(
     target: str,
     task: Task | None = None,
     schema: dict[str, Kind] | None = None,
+    exclude: list[str] | None = None,
 ) -> RunConfig:
     """A pipeline run's config for model ``name`` from the settings ([pipeline] and the model's entry)."""
     p = settings.pipeline
+    entry = model_settings(settings, name)
+    exclude = sorted({*entry.exclude, *(exclude or [])})
     return RunConfig(
         model=name,
         data=[str(d.resolve()) for d in data],
@@ -76,13 +79,16 @@ def run_config(
             clip_quantile=p.clip_quantile,
             correlation_threshold=p.correlation_threshold,
             max_categories=p.max_categories,
+            exclude=exclude,
         ),
         train=TrainParams(
             n_estimators=settings.n_estimators, max_depth=settings.max_depth, test_size=p.test_size, n_jobs=p.n_jobs
         ),
         tuning=TuningParams(tuning=p.tuning, cv_folds=p.cv_folds, search_iterations=p.search_iterations),
-        validation=ValidationPolicy(min_rows=p.min_rows, test_size=p.test_size),
-        health=health_bounds(model_settings(settings, name), task),
+        validation=ValidationPolicy(
+            min_rows=p.min_rows, test_size=p.test_size, exclude=exclude, numeric=list(entry.numeric)
+        ),
+        health=health_bounds(entry, task),
         reference_rows=REFERENCE_ROWS,
     )
 
@@ -107,17 +113,19 @@ def create(
     actor: str = "healctl",
     listener: StageListener | None = None,
     accept_unhealthy: bool = False,
+    exclude: list[str] | None = None,
 ) -> Created:
     """Create model ``name`` from the file ``data``: a recorded pipeline run, then v1 as champion and stable.
 
     A first version below the model's health threshold is refused (``ActionError``, with a threshold the
     cross-validated score supports) unless ``accept_unhealthy``: serving it would open a performance
-    incident at once that no retrain on the same data could resolve.
+    incident at once that no retrain on the same data could resolve. ``exclude`` names columns never to use
+    (besides the config's): they are not features and ``/predict`` does not ask for them.
     """
     if heald.store.find_model(name) is not None:
         raise StoreError(f"model {name!r} already exists; use `healctl pipeline run {name}` to train it again")
     now = heald.clock.now()
-    config = run_config(heald.settings, name=name, data=[data], target=target, task=task)
+    config = run_config(heald.settings, name=name, data=[data], target=target, task=task, exclude=exclude)
     done = recorded_run(
         heald.store,
         runner(heald.settings),

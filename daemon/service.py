@@ -43,7 +43,7 @@ class Service:
 
     def __init__(self, heald: Heald, config_path: Path | None) -> None:
         self.heald = heald
-        self.capture = Capture(heald.settings.landing)
+        self.capture = Capture(heald.settings.landing, lambda: self.heald.store)
         self.metrics = Metrics(heald.store, lambda: self.heald.registry, lambda: self.heald.loop.p.intake.health)
         self.metrics.tick_interval.set(heald.settings.tick_seconds)
         self.config_path = config_path

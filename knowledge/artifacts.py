@@ -21,7 +21,7 @@ from skops.io import dumps, get_untrusted_types, loads
 from knowledge.errors import ArtifactError
 
 # Types skops does not trust by default but a heald pipeline needs; anything else in a file is refused.
-# The three pipeline.transformers classes are heald's own (numeric and text coercion, quantile clipping):
+# The pipeline.transformers classes are heald's own (numeric and text coercion, quantile clipping, date parts):
 # they hold only numbers and column names, and run no code they were handed. pipeline.transformers keeps
 # the same list, since knowledge may not import the pipeline; a test checks the two agree.
 TRUSTED_TYPES = frozenset(
@@ -31,6 +31,7 @@ TRUSTED_TYPES = frozenset(
         "pipeline.transformers.NumberCoercer",
         "pipeline.transformers.TextCoercer",
         "pipeline.transformers.QuantileClipper",
+        "pipeline.transformers.DateFeatures",
     }
 )
 

@@ -240,6 +240,33 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServedRow:
+    """A row the API predicted, kept so a label arriving later (even after a restart) joins it."""
+
+    model: str
+    request_id: str
+    served_at: datetime
+    row: JSON
+    version: int | None = None
+    label: Any = None
+    labelled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColumnMapping:
+    """An operator's accepted rename: rows arriving with column ``new`` are read as ``old``."""
+
+    id: int
+    model: str
+    new: str
+    old: str
+    accepted_at: datetime
+    actor: str
+    reason: str
+    removed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StageRun:
     """One stage of a pipeline run: how it went, how long it took, and fingerprints of what went in and out."""
 

@@ -1,7 +1,9 @@
 """Features, the third stage: the preprocessing half of every model heald trains.
 
-``infer_spec`` decides what each column is for: numbers (and booleans) are numeric features, text is
-categorical, datetimes and columns without a usable value are left out with the reason recorded.
+``infer_spec`` decides what each column is for: numbers (and booleans, and numbers written with units) are
+numeric features, text is categorical, dates become day of week, month and age in days; columns unique
+per row (identifiers), columns the user excluded and columns without a usable value are left out with the
+reason recorded, and are not inputs of the model: ``FeatureSpec.columns`` is what serving must send.
 ``select`` then drops, on the training rows only, numeric columns that nearly repeat another (|r| above a
 threshold), so the choice is fixed at fit time as plain column lists. ``preprocessor`` builds the
 scikit-learn ``Pipeline``: a ``ColumnTransformer`` that coerces, imputes (median or mean; most frequent
@@ -25,8 +27,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
 from pipeline import numbers
-from pipeline.ingest import column_kind
-from pipeline.transformers import NumberCoercer, QuantileClipper, TextCoercer
+from pipeline.ingest import column_kind, is_identifier
+from pipeline.transformers import DateFeatures, NumberCoercer, QuantileClipper, TextCoercer
 
 Scaling = Literal["standard", "minmax", "none"]
 Impute = Literal["median", "mean"]
@@ -42,6 +44,7 @@ class FeatureOptions:
     clip_quantile: float = 0.01
     correlation_threshold: float = 0.95
     max_categories: int = 50
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,15 +59,17 @@ class FeatureSpec:
     max_categories: int = 50
     inputs: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
+    dates: list[str] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
-        """What the fitted pipeline takes as input (it selects the used columns itself)."""
-        return self.inputs or self.used
+        """What the fitted pipeline takes as input: the used columns, in the table's order."""
+        used = set(self.used)
+        return [c for c in self.inputs if c in used] if self.inputs else self.used
 
     @property
     def used(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
+        return [*self.numeric, *self.categorical, *self.dates]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,7 @@ class FeatureSpec:
             "max_categories": self.max_categories,
             "inputs": self.inputs,
             "dropped": self.dropped,
+            "dates": self.dates,
         }
 
     @classmethod
@@ -84,28 +90,31 @@ class FeatureSpec:
 
 
 def infer_spec(frame: pd.DataFrame, target: str | None = None, options: FeatureOptions | None = None) -> FeatureSpec:
-    """Numbers and booleans are numeric features, text is categorical; the rest is left out with a reason."""
+    """Numbers and booleans are numeric features, text is categorical, dates give date parts; the rest is
+    left out with a reason."""
     options = options or FeatureOptions()
     inputs = [str(c) for c in frame.columns if c != target]
     numeric: list[str] = []
     categorical: list[str] = []
+    dates: list[str] = []
     dropped: dict[str, str] = {}
     for column in inputs:
         values = frame[column]
-        if values.notna().sum() == 0:
-            dropped[column] = "no values"
-            continue
-        if values.nunique(dropna=True) <= 1:
-            dropped[column] = "a single value"
+        reason = _unused(column, values, options)
+        if reason:
+            dropped[column] = reason
             continue
         kind = column_kind(values)
         if kind == "datetime":
-            dropped[column] = "datetime"
+            dates.append(column)
         elif kind in ("numeric", "boolean"):
             numeric.append(column)
+        elif is_identifier(values):
+            dropped[column] = "unique per row (an identifier)"
         else:
             categorical.append(column)
     return FeatureSpec(
+        dates=dates,
         numeric=numeric,
         categorical=categorical,
         numeric_impute=options.numeric_impute,
@@ -115,6 +124,19 @@ def infer_spec(frame: pd.DataFrame, target: str | None = None, options: FeatureO
         inputs=inputs,
         dropped=dropped,
     )
+
+
+def _unused(column: str, values: pd.Series[Any], options: FeatureOptions) -> str | None:
+    """Why ``column`` cannot or should not be a feature, or None."""
+    if column in options.exclude:
+        return "excluded by the config"
+    if values.notna().sum() == 0:
+        return "no values"
+    if values.nunique(dropna=True) <= 1:
+        return "a single value"
+    if pd.api.types.is_integer_dtype(values) and is_identifier(values):
+        return "unique per row (an identifier)"
+    return None
 
 
 def select(frame: pd.DataFrame, spec: FeatureSpec, threshold: float = 0.95) -> FeatureSpec:
@@ -148,6 +170,11 @@ def preprocessor(spec: FeatureSpec) -> Pipeline:
         steps.append(("numeric", _numeric(spec), spec.numeric))
     if spec.categorical:
         steps.append(("categorical", _categorical(spec), spec.categorical))
+    if spec.dates:
+        dated = Pipeline(
+            [("parts", DateFeatures()), ("impute", SimpleImputer(strategy="median", keep_empty_features=True))]
+        )
+        steps.append(("dates", dated, spec.dates))
     columns = ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=True)
     return Pipeline([("columns", columns), ("varying", VarianceThreshold(0.0))])
 
@@ -187,6 +214,7 @@ def source_columns(names: list[str], spec: FeatureSpec) -> list[str]:
         if branch == "numeric":
             out.append(rest)
             continue
-        owners = [c for c in spec.categorical if rest == c or rest.startswith(f"{c}_")]
+        candidates = spec.dates if branch == "dates" else spec.categorical
+        owners = [c for c in candidates if rest == c or rest.startswith(f"{c}_")]
         out.append(max(owners, key=len) if owners else rest)
     return out

@@ -3,13 +3,15 @@
 ``read_table`` turns every way a file can be unreadable (missing, empty, binary, not UTF-8, ragged) into a
 ``DataError`` naming the file and the problem. ``describe`` records what the rest of the pipeline and the
 loop need to know about a table: rows, each column's kind (numeric, categorical, boolean or datetime) and
-missing share, the target and its kind, the task, and a content fingerprint. The description is stored
+missing share, the target and its kind, the task, and a content fingerprint. ``is_identifier`` tells a
+column unique per row (an id) from a feature. The description is stored
 with every version, so later batches can be checked against the schema the model was trained on.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +28,9 @@ TaskName = Literal["classification", "regression"]
 KINDS: tuple[Kind, ...] = ("numeric", "categorical", "boolean", "datetime")
 SNIFF_BYTES = 8192
 DATE_HINTS = ("-", "/", ":")
+ID_MIN_ROWS = 20  # below this, every column of a small table would look unique
+ID_NAMES = ("id", "uuid", "guid", "key")
+CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -107,7 +112,7 @@ def column_kind(series: pd.Series[Any]) -> Kind:
     distinct = np.asarray(pd.unique(values), dtype=object)
     if set(map(type, distinct)) <= {bool, np.bool_}:
         return "boolean"
-    if numbers.profile_text(values).all_plain:
+    if numbers.profile_text(values).all_numbers:
         return "numeric"
     if _dates(distinct):
         return "datetime"
@@ -120,6 +125,26 @@ def _dates(distinct: np.ndarray[Any, Any]) -> bool:
         return False
     parsed = pd.to_datetime(pd.Series(distinct).astype(str), format="ISO8601", errors="coerce")
     return bool(parsed.notna().all())
+
+
+def is_identifier(series: pd.Series[Any]) -> bool:
+    """A column unique per row: text or whole numbers, or any numbers under an id-like name ("customer_id").
+
+    Measurements are often unique too (a float column of 200 incomes), so numbers count as ids only when
+    they are whole and the name says so.
+    """
+    values = series.dropna()
+    if len(values) < ID_MIN_ROWS or len(values) < len(series) or values.nunique() < len(values):
+        return False
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if numbers.is_text(values) and not numbers.profile_text(values).all_numbers:
+        return True
+    name = str(series.name)
+    words = name.lower().replace("-", "_").replace(" ", "_").split("_")
+    named = words[-1] in ID_NAMES or bool(CAMEL_ID.search(name))  # "order_id", "id", "orderId"; not "paid"
+    whole = pd.api.types.is_integer_dtype(values) or bool(np.all(np.mod(numbers.to_numbers(values), 1) == 0))
+    return named and whole
 
 
 def detect_task(target: pd.Series[Any]) -> TaskName:
@@ -156,6 +181,7 @@ class DatasetInfo:
     task: TaskName | None = None
     classes: int | None = None
     source: list[str] = field(default_factory=list)
+    units: dict[str, str] = field(default_factory=dict)  # column -> an example, for numbers read with units
 
     @property
     def kinds(self) -> dict[str, Kind]:
@@ -171,6 +197,7 @@ class DatasetInfo:
             "task": self.task,
             "classes": self.classes,
             "source": list(self.source),
+            "units": dict(self.units),
         }
 
     @classmethod
@@ -188,6 +215,7 @@ class DatasetInfo:
             task=data.get("task"),
             classes=data.get("classes"),
             source=list(data.get("source", [])),
+            units=dict(data.get("units", {})),
         )
 
 
@@ -197,6 +225,7 @@ def describe(
     target: str | None = None,
     task: TaskName | None = None,
     source: list[str] | None = None,
+    units: dict[str, str] | None = None,
 ) -> DatasetInfo:
     """Describe ``frame``; the task is detected from the target unless given."""
     unique = ~frame.columns.duplicated()
@@ -223,4 +252,5 @@ def describe(
         task=task,
         classes=int(labels.nunique()) if labels is not None and task == "classification" else None,
         source=list(source or []),
+        units=dict(units or {}),
     )

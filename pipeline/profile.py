@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.ingest import column_kind
 from pipeline.labels import LabelSpec
 
 SKETCH_SIZE = 1000
@@ -32,7 +33,7 @@ DECILES = np.linspace(0.0, 1.0, 11)
 FORMAT = 1
 # Columns heald adds to the rows it captures itself: they say where a row came from, not what it holds, so
 # they are never profiled nor checked against a reference.
-OWN_COLUMNS = frozenset({"request_id", "captured_at"})
+OWN_COLUMNS = frozenset({"request_id", "served_at"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -197,6 +198,9 @@ def build_profile(
     """
     names = list(reference.columns) if features is None else [f for f in features if f in reference.columns]
     names = [n for n in names if n not in OWN_COLUMNS]
+    # Dates move with time by nature: they are features (day of week, month, age), not a distribution to hold
+    # batches to, so they are not profiled (and never "drift").
+    names = [n for n in names if column_kind(reference[n]) != "datetime"]
     prediction = None
     if predictions is not None:
         prediction = column_profile(

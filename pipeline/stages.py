@@ -30,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from skops.io import dumps, get_untrusted_types, loads
 
 from pipeline import evaluate as evaluation
+from pipeline import numbers
 from pipeline.errors import DataError, TransientError
 from pipeline.features import FeatureSpec, infer_spec, preprocessor, select, source_columns
 from pipeline.ingest import DatasetInfo, describe, read_tables
@@ -83,7 +84,11 @@ class IngestStage:
         if repeated:
             raise DataError(f"column names used more than once: {repeated}")
         frame.columns = pd.Index([str(c) for c in frame.columns])
-        info = describe(frame, target=config.target, task=config.task, source=config.data)
+        # Numbers written with units or separators ("20%", "$1,200") are read once, here, so every later
+        # stage and the reference profile see numbers; validation reports the columns as a warning.
+        features = [c for c in frame.columns if c != config.target]
+        frame, units = numbers.parse_frame(frame, features)
+        info = describe(frame, target=config.target, task=config.task, source=config.data, units=units)
         frame.to_parquet(ctx.folder / "data.parquet", index=False)
         _write_json(ctx.folder / "dataset.json", info.as_json())
         return Ingested(frame=frame, info=info), {"rows": info.rows, "columns": len(info.columns), "task": info.task}

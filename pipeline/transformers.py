@@ -1,4 +1,4 @@
-"""The three transformers of heald's own inside every model artifact: coerce numbers, coerce text, clip.
+"""The transformers of heald's own inside every model artifact: coerce numbers, coerce text, clip, date parts.
 
 scikit-learn has no transformer that reads "12.5" as a number or clips at quantiles, and a
 ``FunctionTransformer`` would put an arbitrary callable into the model file, which skops (rightly) will not
@@ -26,6 +26,7 @@ TRUSTED_TYPES = frozenset(
         "pipeline.transformers.NumberCoercer",
         "pipeline.transformers.TextCoercer",
         "pipeline.transformers.QuantileClipper",
+        "pipeline.transformers.DateFeatures",
     }
 )
 
@@ -42,7 +43,8 @@ def _remember(estimator: Any, x: Any) -> None:
 
 
 class NumberCoercer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Numbers stay numbers, plain numeric text becomes a number, blanks become missing; words are refused."""
+    """Numbers stay numbers, numeric text (plain, or with units such as "20%" or "$1,200") becomes a number,
+    blanks become missing; words are refused."""
 
     def fit(self, x: Any, y: Any = None) -> NumberCoercer:
         _remember(self, x)
@@ -109,3 +111,49 @@ class QuantileClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  #
     def transform(self, x: Any) -> np.ndarray[Any, Any]:
         clipped: np.ndarray[Any, Any] = np.clip(np.asarray(x, dtype=float), self.lower_, self.upper_)
         return clipped
+
+
+DATE_PARTS = ("dayofweek", "month", "age_days")
+SECONDS_PER_DAY = 86_400.0
+
+
+def _dates(values: pd.Series[Any]) -> pd.Series[Any]:
+    """Any date spelling pandas reads in ISO 8601 (with or without a time or zone), as UTC; else missing."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        stamps: pd.Series[Any] = pd.Series(values)
+        utc: pd.Series[Any] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+        return utc
+    parsed: pd.Series[Any] = pd.to_datetime(values.astype("string"), format="ISO8601", errors="coerce", utc=True)
+    return parsed
+
+
+class DateFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Each date column becomes day of week, month and age in days (before the newest date seen at fit).
+
+    The age is counted from a date learned at fit, not from today, so serving the same row twice gives the
+    same features whenever it is asked.
+    """
+
+    def fit(self, x: Any, y: Any = None) -> DateFeatures:
+        _remember(self, x)
+        frame = _frame(x)
+        newest = [_dates(frame.iloc[:, i]).max() for i in range(frame.shape[1])]
+        self.origin_ = np.asarray([t.timestamp() if pd.notna(t) else 0.0 for t in newest], dtype=float)
+        return self
+
+    def transform(self, x: Any) -> np.ndarray[Any, Any]:
+        frame = _frame(x)
+        out = np.full((len(frame), len(DATE_PARTS) * frame.shape[1]), np.nan)
+        for i in range(frame.shape[1]):
+            stamps = _dates(frame.iloc[:, i])
+            seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+            out[:, 3 * i] = stamps.dt.day_of_week.to_numpy(dtype=float, na_value=np.nan)
+            out[:, 3 * i + 1] = stamps.dt.month.to_numpy(dtype=float, na_value=np.nan)
+            out[:, 3 * i + 2] = (self.origin_[i] - seconds) / SECONDS_PER_DAY
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray[Any, Any]:
+        names = input_features if input_features is not None else getattr(self, "feature_names_in_", None)
+        if names is None:
+            names = [f"x{i}" for i in range(self.n_features_in_)]
+        return np.asarray([f"{n}_{part}" for n in names for part in DATE_PARTS], dtype=object)

@@ -2,11 +2,15 @@
 
 ``validate`` runs every check and returns a ``ValidationReport``: pass, warn or fail per check with the
 count of offending cells, rows or columns and a message naming them. Warnings are things the feature
-stage repairs (missing values are imputed, plain numeric text is coerced, outliers are clipped, constant
-columns dropped); failures are things no repair should guess at (numbers in a local format, words mixed
-into a numeric column, infinities, an empty column, a target that cannot be learned, a schema that is not
-the model's). A failing training table stops the pipeline with the report's reasons; a failing landing
-batch is quarantined whole with its report beside it, so no row is ever lost.
+stage repairs or decides (missing values are imputed, numeric text and numbers with units or separators
+such as "20%" or "$1,200" are read as numbers, text that is not numeric is used as categories, columns
+unique per row are left out as identifiers, dates become day of week, month and age in days, outliers are
+clipped, constant columns dropped); failures are things no repair should guess at (numbers whose
+convention is ambiguous, words in a column declared numeric, infinities, an empty column, a target that
+cannot be learned, a schema that is not the model's). Columns heald adds itself (``OWN_COLUMNS``) and
+columns the user excluded are not features and are not checked. A failing training table stops the
+pipeline with the report's reasons; a failing landing batch is quarantined whole with its report beside
+it, so no row is ever lost.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ import pandas as pd
 
 from pipeline import numbers
 from pipeline.errors import DataError
-from pipeline.ingest import DatasetInfo, Kind, TaskName, column_kind
+from pipeline.ingest import DatasetInfo, Kind, TaskName, column_kind, is_identifier
+from pipeline.profile import OWN_COLUMNS as PROFILE_OWN_COLUMNS
 
 Status = Literal["pass", "warn", "fail"]
 Purpose = Literal["training", "batch"]
 DELIMITERS = (";", "\t", "|")
 SHOWN = 5
+# Columns heald writes into captured batches itself: bookkeeping, never features, never checked.
+OWN_COLUMNS = tuple(sorted(PROFILE_OWN_COLUMNS))  # one list: the profile's, which drift also reads
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,9 +73,14 @@ class ValidationReport:
         """The failures in one line, for an error message or a quarantine note."""
         return "; ".join(f"{c.name}: {c.message}" for c in self.failures)
 
-    def raise_for_failures(self, where: str) -> None:
+    def raise_for_failures(self, where: str, hint: str = "") -> None:
+        """Raise ``DataError`` naming ``where`` and every failure (and ``hint``, e.g. a proposed mapping)."""
         if self.failures:
-            raise DataError(f"{where} failed validation: {self.reason()}")
+            raise DataError(f"{where} failed validation: {self.reason()}{hint}")
+
+    def lines(self) -> list[str]:
+        """One line per check, for people: ``pass``/``warn``/``FAIL``, the check and its message."""
+        return [f"{_MARK[c.status]:<4} {c.name}: {c.message}" for c in self.checks]
 
     def as_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "ok": self.ok, "checks": {c.name: c.as_json() for c in self.checks}}
@@ -82,8 +94,10 @@ class Schema:
     target: str | None = None
 
     @classmethod
-    def from_info(cls, info: DatasetInfo) -> Schema:
-        return cls(columns={c.name: c.kind for c in info.columns if c.name != info.target}, target=info.target)
+    def from_info(cls, info: DatasetInfo, only: list[str] | None = None) -> Schema:
+        """The table's columns; ``only`` keeps the ones the model takes (identifiers, exclusions left out)."""
+        kept = [c for c in info.columns if c.name != info.target and (only is None or c.name in only)]
+        return cls(columns={c.name: c.kind for c in kept}, target=info.target)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +109,8 @@ class ValidationPolicy:
     test_size: float = 0.2
     outlier_iqr: float = 10.0
     empty_column_rows: int = 10
+    exclude: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)  # columns the user declared numeric: words there fail
 
 
 @dataclass(slots=True, kw_only=True)
@@ -108,10 +124,16 @@ class _Table:
     policy: ValidationPolicy
     kinds: dict[str, Kind] = field(default_factory=dict)
     text: dict[str, numbers.TextNumbers] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
-        return [str(c) for c in self.frame.columns if c != self.target]
+        skipped = {self.target, *OWN_COLUMNS, *self.policy.exclude}
+        return [str(c) for c in self.frame.columns if c not in skipped]
+
+    def declared_numeric(self, column: str) -> bool:
+        declared = column in self.policy.numeric
+        return declared or (self.schema is not None and self.schema.columns.get(column) == "numeric")
 
     @property
     def training(self) -> bool:
@@ -134,6 +156,8 @@ def validate(
     table = _Table(frame=frame, target=target, task=task, schema=schema, policy=policy)
     table.kinds = info.kinds if info is not None else {str(c): column_kind(frame[c]) for c in frame.columns}
     table.text = {c: numbers.profile_text(frame[c]) for c in table.features if numbers.is_text(frame[c])}
+    table.units = dict(info.units) if info is not None else {}
+    table.units.update({c: p.local_examples[0] for c, p in table.text.items() if p.with_units})
     checks: list[Callable[[_Table], Check]] = [
         _columns,
         _rows,
@@ -143,12 +167,18 @@ def validate(
         _empty_columns,
         _duplicate_rows,
         _numbers_as_text,
+        _numbers_with_units,
         _mixed_types,
+        _identifiers,
+        _dates,
         _infinite_values,
         _abnormal_values,
         _constant_columns,
     ]
     return ValidationReport(rows=len(frame), checks=[check(table) for check in checks])
+
+
+_MARK = {"pass": "pass", "warn": "warn", "fail": "FAIL"}
 
 
 def _names(columns: list[str]) -> str:
@@ -304,8 +334,8 @@ def _compatible(want: Kind, got: Kind, text: numbers.TextNumbers | None) -> bool
         return True
     if want in ("numeric", "boolean") and got in ("numeric", "boolean"):
         return True
-    # Numbers that arrive as plain text are coerced by the model; words where numbers belong are not.
-    return want == "numeric" and text is not None and (text.values == 0 or text.plain + text.local == text.values)
+    # Numbers that arrive as text (plain or with units) are read by the model; words where numbers belong are not.
+    return want == "numeric" and text is not None and (text.values == 0 or text.all_numbers)
 
 
 def _missing_values(t: _Table) -> Check:
@@ -353,7 +383,7 @@ def _duplicate_rows(t: _Table) -> Check:
 
 
 def _numbers_as_text(t: _Table) -> Check:
-    local = {c: p for c, p in t.text.items() if p.local and not p.mixed and p.other == 0}
+    local = {c: p for c, p in t.text.items() if p.local and p.ambiguous and p.other == 0}
     if local:
         column, profile = next(iter(local.items()))
         return Check(
@@ -361,7 +391,8 @@ def _numbers_as_text(t: _Table) -> Check:
             status="fail",
             count=sum(p.local for p in local.values()),
             message=f"numbers written in a local format that heald will not guess at in {_names(list(local))} "
-            f"(e.g. {column!r}: {profile.local_examples[0]!r}); write plain numbers such as 1234.5",
+            f"(e.g. {column!r}: {', '.join(repr(e) for e in profile.local_examples)}: decimal commas mixed "
+            "with thousands separators); write plain numbers such as 1234.5",
             columns=tuple(local),
         )
     plain = [c for c, p in t.text.items() if p.all_plain]
@@ -376,20 +407,72 @@ def _numbers_as_text(t: _Table) -> Check:
     return Check(name="numbers_as_text", status="pass", message="numbers are stored as numbers")
 
 
+def _numbers_with_units(t: _Table) -> Check:
+    if not t.units:
+        return Check(name="numbers_with_units", status="pass", message="no units or separators in numbers")
+    shown = ", ".join(f"{c} ({e!r})" for c, e in list(t.units.items())[:SHOWN])
+    return Check(
+        name="numbers_with_units",
+        status="warn",
+        count=len(t.units),
+        message=f"numbers written with units or separators are read as numbers, units dropped: {shown}",
+        columns=tuple(t.units),
+    )
+
+
 def _mixed_types(t: _Table) -> Check:
     mixed = {c: p for c, p in t.text.items() if p.mixed}
     if mixed:
-        column, profile = next(iter(mixed.items()))
+        declared = [c for c in mixed if t.declared_numeric(c)]
+        column, profile = next((c, mixed[c]) for c in declared or mixed)
+        example = f"e.g. {', '.join(repr(e) for e in profile.other_examples)}"
+        if declared:
+            return Check(
+                name="mixed_types",
+                status="fail",
+                count=sum(mixed[c].other for c in declared),
+                message=f"numbers mixed with text in {_names(declared)}, declared numeric "
+                f"({column!r}: {profile.other} of {profile.values} values are not numbers, {example})",
+                columns=tuple(declared),
+            )
         return Check(
             name="mixed_types",
-            status="fail",
+            status="warn",
             count=sum(p.other for p in mixed.values()),
-            message=f"numbers mixed with text in {_names(list(mixed))} "
-            f"({column!r}: {profile.other} of {profile.values} values are not numbers, "
-            f"e.g. {', '.join(repr(e) for e in profile.other_examples)})",
+            message=f"numbers mixed with text in {_names(list(mixed))} are used as categories "
+            f"({column!r}: {profile.other} of {profile.values} values are not numbers, {example}); "
+            "declare the column numeric to have such rows refused",
             columns=tuple(mixed),
         )
     return Check(name="mixed_types", status="pass", message="each column holds one type")
+
+
+def _identifiers(t: _Table) -> Check:
+    if not t.training:
+        return Check(name="identifiers", status="pass", message="not judged on a batch")
+    found = [c for c in t.features if t.kinds.get(c) != "datetime" and is_identifier(t.frame[c])]
+    if not found:
+        return Check(name="identifiers", status="pass", message="no column is unique per row")
+    return Check(
+        name="identifiers",
+        status="warn",
+        count=len(found),
+        message=f"columns unique per row look like identifiers and are not used as features: {_names(found)}",
+        columns=tuple(found),
+    )
+
+
+def _dates(t: _Table) -> Check:
+    dates = [c for c in t.features if t.kinds.get(c) == "datetime"]
+    if not dates or not t.training:
+        return Check(name="dates", status="pass", message="no date columns" if not dates else "not judged on a batch")
+    return Check(
+        name="dates",
+        status="warn",
+        count=len(dates),
+        message=f"date columns become day of week, month and age in days: {_names(dates)}",
+        columns=tuple(dates),
+    )
 
 
 def _numeric(t: _Table) -> pd.DataFrame:

@@ -45,6 +45,7 @@ class SensorSettings:
     max_unseen_share: float = 0.05
     max_out_of_range_share: float = 0.05
     performance_window_rows: int = 2000
+    performance_min_rows: int = 30
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,9 +35,10 @@ from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
 from pipeline.labels import batch_problem
+from pipeline.mapping import conform, rename_hint
 from pipeline.profile import Profile
 from pipeline.quality import check
-from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
+from pipeline.validate import OWN_COLUMNS, Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
 from sensors.claims import PROCESSING, Claim, EntryKind, claim, entry_kind, is_disk_full, pending, place, release
 
@@ -89,7 +90,7 @@ def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
     number = store.alias(model.name, Alias.CHAMPION)
     dataset = store.get_version(model.name, number).profile.get("dataset") if number is not None else None
     if dataset:
-        return Schema.from_info(DatasetInfo.from_json(dataset))
+        return Schema.from_info(DatasetInfo.from_json(dataset), only=list(model.features))
     # "categorical" accepts any kind: without a recorded description only presence can be checked.
     return Schema(columns=dict.fromkeys(model.features, "categorical"), target=model.target)
 
@@ -225,9 +226,13 @@ class _Pass:
         report: ValidationReport | None = None
         schema, profile = self._expectations()
         try:
-            frame = read_table(item.path)
+            # Accepted renames applied and numbers with units read before anything checks the rows.
+            frame = conform(read_table(item.path), self.store.column_mappings(self.model.name))
             report = check_batch(frame, self.model, schema)
-            report.raise_for_failures(item.name)
+            known = (self.model.target, *OWN_COLUMNS)
+            report.raise_for_failures(
+                item.name, rename_hint(profile, frame, list(schema.columns), known, self.model.name)
+            )
             problem = blocking_problem(frame, self.model, profile) or batch_problem(
                 frame, self.model.target, profile.label_spec if profile is not None else None
             )

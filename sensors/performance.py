@@ -4,7 +4,9 @@ Labels arrive after predictions (in labelled batches or through feedback). On th
 sensor reports ``performance`` (the primary metric: accuracy for classifiers, R² for regressors, with the
 per-row spread of squared errors that the planner's regime test needs) and, over
 the last ``performance_window_rows`` labelled rows of the same champion, ``performance_window``: a rolling
-window that steadies small batches. The window lives in memory and refills after a restart.
+window that steadies small batches. A reading needs ``performance_min_rows`` labelled rows: smaller
+labelled batches (a few late labels through feedback) are pooled until they add up, so one row is never
+taken for the model's accuracy. The window and the pool live in memory and refill after a restart.
 
 For classifiers it also reports ``accuracy_estimate`` on every batch, labelled or not: the champion's mean
 top-class probability, calibrated on held-out rows at registration by the difference of confidences (DoC:
@@ -81,6 +83,7 @@ class PerformanceSensor:
 
     def __init__(self) -> None:
         self._windows: dict[tuple[str, int], RollingWindow] = {}
+        self._pooled: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def sense(self, ctx: SenseContext) -> list[Observation]:
         champion = ctx.champion
@@ -94,9 +97,9 @@ class PerformanceSensor:
             actual, predicted = _spelled(ctx, labelled.rows[target], labelled.predicted)
             mask = actual.notna().to_numpy()
             if mask.any():
-                observations += self._measured(
-                    ctx, champion.number, task, actual.to_numpy()[mask], predicted.to_numpy()[mask]
-                )
+                pooled = self._pool(ctx, champion.number, actual.to_numpy()[mask], predicted.to_numpy()[mask])
+                if pooled is not None:
+                    observations += self._measured(ctx, champion.number, task, *pooled)
         scored = ctx.scored()
         probabilities = scored.probabilities
         if probabilities is not None and len(scored.rows) >= ctx.settings.drift_min_rows:
@@ -114,6 +117,19 @@ class PerformanceSensor:
                 )
             )
         return observations
+
+    def _pool(
+        self, ctx: SenseContext, version: int, actual: np.ndarray, predicted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """This tick's labelled rows with those pooled before, once they reach the minimum; else None."""
+        key = (ctx.model.name, version)
+        pool = [chunk for chunk in self._pooled.pop(key, [])] + [(actual, predicted)]
+        if sum(len(a) for a, _ in pool) < ctx.settings.performance_min_rows:
+            # A new champion starts a new pool: rows it did not predict say nothing about it.
+            self._pooled = {k: p for k, p in self._pooled.items() if k[0] != ctx.model.name}
+            self._pooled[key] = pool
+            return None
+        return np.concatenate([a for a, _ in pool]), np.concatenate([p for _, p in pool])
 
     def _measured(
         self, ctx: SenseContext, version: int, task: str, actual: np.ndarray, predicted: np.ndarray

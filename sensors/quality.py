@@ -7,13 +7,16 @@ numbers. A batch the champion cannot score at all is a quality problem too. Each
 symptom it becomes tells a person exactly what is wrong. Unseen categories and out-of-range numbers are
 kept as ``notices`` beside the problems, not counted: a shifted distribution shows them, and drift owns
 it. (Files whose problems block scoring, or that cannot be read at all, never get this far: intake
-quarantines them and reports ``batch_quarantined``.)
+quarantines them and reports ``batch_quarantined``.) Columns that are not features by design are not
+"new": heald's own bookkeeping (``request_id``, ``served_at`` in captured traffic), the target, and the
+columns the champion left out on purpose (identifiers, exclusions) or uses without profiling (dates).
 """
 
 from __future__ import annotations
 
 from knowledge.values import Observation
 from pipeline.quality import Problem, QualitySettings, check
+from pipeline.validate import OWN_COLUMNS
 from sensors.base import SenseContext
 
 SOURCE = "quality"
@@ -34,8 +37,10 @@ class QualitySensor:
         )
         scored = ctx.scored()
         observations = []
+        dropped = champion.profile.get("features", {}).get("dropped", {})
+        ignore = (ctx.model.target, *OWN_COLUMNS, *ctx.model.features, *dropped)
         for loaded in ctx.batches:
-            report = check(profile, loaded.frame, ignore=(ctx.model.target,), settings=settings)
+            report = check(profile, loaded.frame, ignore=ignore, settings=settings)
             problems = [p for p in report.problems if not p.notice]
             notices = [p.evidence() for p in report.problems if p.notice]
             if scored.error and scored.predicted is None and scored.error not in ("no rows", "no champion"):

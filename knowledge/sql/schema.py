@@ -194,6 +194,37 @@ batches = Table(
     UniqueConstraint("model", "claim", name="uq_batches_model_claim"),
 )
 
+# Rows the API served, until their label arrives (or the retention bound forgets them); ``flushed`` says the
+# row went into an ``api-*`` batch, ``label_flushed`` that its latest label went into a ``feedback-*`` batch.
+served_rows = Table(
+    "served_rows",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("request_id", String(64), primary_key=True),
+    Column("served_at", UTC_TS, nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("row", JSON, nullable=False),
+    Column("flushed", Boolean, nullable=False),
+    Column("label", JSON, nullable=True),
+    Column("labelled_at", UTC_TS, nullable=True),
+    Column("label_flushed", Boolean, nullable=False),
+    Index("ix_served_rows_served_at", "model", "served_at"),
+)
+
+column_mappings = Table(
+    "column_mappings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("new", String(256), nullable=False),
+    Column("old", String(256), nullable=False),
+    Column("accepted_at", UTC_TS, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("removed_at", UTC_TS, nullable=True),
+    Index("ix_column_mappings_model", "model"),
+)
+
 controls = Table(
     "controls",
     metadata,

@@ -36,12 +36,14 @@ from knowledge.values import (
     Alias,
     AliasMove,
     Batch,
+    ColumnMapping,
     Decision,
     Incident,
     IncidentStatus,
     ModelRecord,
     Observation,
     PipelineRun,
+    ServedRow,
     StageRun,
     Symptom,
     SymptomKind,
@@ -51,6 +53,7 @@ from knowledge.values import (
 ACTIVE_INCIDENT = (IncidentStatus.OPEN, IncidentStatus.MITIGATING, IncidentStatus.ESCALATED)
 ACTIVE_ACTION = (ActionState.PLANNED, ActionState.RUNNING)
 ACTOR_LEASE = "actor"  # the lease whose holder acts; its epoch fences the writes that act
+IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
 class SqlKnowledgeStore:
@@ -555,6 +558,116 @@ class SqlKnowledgeStore:
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
         return [_from_row(Batch, r) for r in reversed(rows)]
+
+    # -- served rows: the id -> row mapping that late labels join ----------------------------------
+
+    def add_served_rows(self, rows: Sequence[ServedRow]) -> None:
+        """Record rows the API just served (one transaction), so their labels may come days later."""
+        if not rows:
+            return
+        values = [{**_columns(r), "flushed": False, "label_flushed": False} for r in rows]
+        with self.engine.begin() as c:
+            c.execute(insert(t.served_rows), values)
+
+    def label_served(self, model: str, labels: dict[str, Any], at: datetime) -> list[str]:
+        """Attach labels to served rows; returns the ids never served (or forgotten), which get nothing.
+
+        A second label for an id replaces the first (and is written out again); the same label twice is a no-op.
+        """
+        s = t.served_rows
+        ids = list(labels)
+        with self.engine.begin() as c:
+            known: dict[str, Any] = {}
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = ids[start : start + IN_CHUNK]
+                q = select(s.c.request_id, s.c.label, s.c.labelled_at).where(
+                    s.c.model == model, s.c.request_id.in_(chunk)
+                )
+                known.update({r.request_id: r for r in c.execute(q)})
+            for request_id, label in labels.items():
+                row = known.get(request_id)
+                if row is None or (row.labelled_at is not None and row.label == label):
+                    continue
+                c.execute(
+                    update(s)
+                    .where(s.c.model == model, s.c.request_id == request_id)
+                    .values(label=label, labelled_at=at, label_flushed=False)
+                )
+        return [i for i in ids if i not in known]
+
+    def unflushed_served(self, *, labels: bool, limit: int = 100_000) -> list[ServedRow]:
+        """Served rows not yet written into an ``api`` batch, or (``labels``) labels not yet in a ``feedback`` one."""
+        s = t.served_rows
+        q = select(s).where(s.c.label_flushed.is_(False), s.c.labelled_at.is_not(None)) if labels else None
+        q = q if q is not None else select(s).where(s.c.flushed.is_(False))
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(s.c.served_at, s.c.request_id).limit(limit)).all()
+        return [_from_row(ServedRow, r) for r in rows]
+
+    def mark_flushed(self, model: str, ids: Sequence[str], *, labels: bool) -> None:
+        s = t.served_rows
+        column = "label_flushed" if labels else "flushed"
+        with self.engine.begin() as c:
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = list(ids[start : start + IN_CHUNK])
+                c.execute(update(s).where(s.c.model == model, s.c.request_id.in_(chunk)).values(**{column: True}))
+
+    def prune_served(self, *, before: datetime) -> int:
+        """Forget served rows older than ``before`` (the retention bound) once they were written out."""
+        s = t.served_rows
+        written = and_(s.c.flushed.is_(True), or_(s.c.labelled_at.is_(None), s.c.label_flushed.is_(True)))
+        with self.engine.begin() as c:
+            return int(c.execute(s.delete().where(s.c.served_at < before, written)).rowcount or 0)
+
+    def served_count(self, model: str) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).where(t.served_rows.c.model == model)).scalar() or 0)
+
+    # -- column mappings: accepted renames, journaled and reversible ---------------------------------
+
+    def add_mapping(self, *, model: str, new: str, old: str, at: datetime, actor: str, reason: str) -> ColumnMapping:
+        """Accept ``new`` as the column ``old`` (replacing an active mapping of ``new``), journaled as a control."""
+        m = t.column_mappings
+        with self.engine.begin() as c:
+            c.execute(
+                update(m).where(m.c.model == model, m.c.new == new, m.c.removed_at.is_(None)).values(removed_at=at)
+            )
+            values = {"model": model, "new": new, "old": old, "accepted_at": at, "actor": actor, "reason": reason}
+            new_id = c.execute(insert(m).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+            c.execute(
+                insert(t.controls).values(
+                    model=model, kind="map", actor=actor, reason=f"{new} -> {old}: {reason}", created_at=at
+                )
+            )
+        return ColumnMapping(id=int(new_id), model=model, new=new, old=old, accepted_at=at, actor=actor, reason=reason)
+
+    def remove_mapping(self, *, model: str, new: str, at: datetime, actor: str, reason: str) -> ColumnMapping:
+        """Undo the active mapping of ``new``; raises ``NotFoundError`` naming it when there is none."""
+        m = t.column_mappings
+        with self.engine.begin() as c:
+            row = c.execute(select(m).where(m.c.model == model, m.c.new == new, m.c.removed_at.is_(None))).first()
+            if row is None:
+                raise NotFoundError(f"model {model!r} has no active mapping of column {new!r}")
+            c.execute(update(m).where(m.c.id == row.id).values(removed_at=at))
+            c.execute(
+                insert(t.controls).values(
+                    model=model, kind="unmap", actor=actor, reason=f"{new} -> {row.old}: {reason}", created_at=at
+                )
+            )
+        return replace(_from_row(ColumnMapping, row), removed_at=at)
+
+    def column_mappings(self, model: str) -> dict[str, str]:
+        """The active mappings of ``model``: new column name -> the name the model knows."""
+        m = t.column_mappings
+        q = select(m.c.new, m.c.old).where(m.c.model == model, m.c.removed_at.is_(None)).order_by(m.c.id)
+        with self.engine.connect() as c:
+            return {r.new: r.old for r in c.execute(q)}
+
+    def mapping_history(self, model: str) -> list[ColumnMapping]:
+        m = t.column_mappings
+        with self.engine.connect() as c:
+            rows = c.execute(select(m).where(m.c.model == model).order_by(m.c.id)).all()
+        return [_from_row(ColumnMapping, r) for r in rows]
 
     # -- pipeline runs and their stages -------------------------------------------------------------
 

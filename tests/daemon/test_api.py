@@ -33,7 +33,7 @@ def api(heald: Heald, clock: ManualClock) -> Iterator[tuple[httpx.Client, Captur
         params=TrainParams(n_estimators=10),
     )
     object.__setattr__(heald, "settings", heald.settings.model_copy(update={"api_token": TOKEN}))
-    capture = Capture(heald.settings.landing)
+    capture = Capture(heald.settings.landing, lambda: heald.store)
     server = ApiServer(create_app(lambda: heald, capture, Metrics(heald.store, heald.registry)), "127.0.0.1", 0)
     port = server.start()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -72,7 +72,7 @@ def test_predict_serves_the_champion_and_captures_rows(api: tuple[httpx.Client, 
 @pytest.mark.parametrize(
     ("payload", "status", "message"),
     [
-        ({"rows": [{"a": 1.0, "c": "red"}]}, 422, "rows lack feature columns ['b']"),
+        ({"rows": [{"q": 1.0, "r": "red"}]}, 422, "rows lack every feature column"),
         ({"rows": []}, 422, "at least 1 item"),
         ({"rowz": []}, 422, "Field required"),
         ({"rows": [{"a": "high", "b": 1.0, "c": "red"}]}, 422, "feature 'a' = 'high' is text"),
@@ -81,7 +81,7 @@ def test_predict_serves_the_champion_and_captures_rows(api: tuple[httpx.Client, 
 def test_bad_predict_payloads_are_refused_by_name(
     api: tuple[httpx.Client, Capture], payload: dict[str, object], status: int, message: str
 ) -> None:
-    """Missing columns, empty or misnamed bodies and values of the wrong type get a 422 that says why."""
+    """Rows with no feature at all, empty or misnamed bodies and values of the wrong type get a 422 that says why."""
     client, capture = api
     answer = client.post("/models/m/predict", json=payload)
     assert answer.status_code == status

@@ -47,6 +47,16 @@ def mixed_types() -> pd.DataFrame:
     return frame
 
 
+def ambiguous_numbers() -> pd.DataFrame:
+    """Incomes written half as "22,026" (comma thousands) and half as "22026,5" (decimal comma): no safe reading."""
+    frame = base()
+    frame["income"] = [
+        "" if pd.isna(v) else (f"{v:,.0f}" if i % 2 else f"{v:.1f}".replace(".", ","))
+        for i, v in enumerate(frame["income"])
+    ]
+    return frame
+
+
 def infinities() -> pd.DataFrame:
     frame = base()
     frame.loc[5, "income"] = np.inf
@@ -76,12 +86,7 @@ CORPUS: dict[str, tuple[str, Writer, str]] = {
     "one class only": ("one_class.csv", csv(base().assign(churned="yes")), "one class only"),
     "all-NaN column": ("nan_column.csv", csv(with_column("blank", np.nan)), "no value in any of 60 rows: 'blank'"),
     "infinities": ("inf.csv", csv(infinities()), "infinite values in 'income'"),
-    "numbers as text": (
-        "local_numbers.csv",
-        csv(base().assign(income=lambda f: f["income"].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}"))),
-        "local format",
-    ),
-    "mixed types": ("mixed_types.csv", csv(mixed_types()), "numbers mixed with text in 'age'"),
+    "numbers as text": ("local_numbers.csv", csv(ambiguous_numbers()), "local format"),
     "duplicated columns": ("dup.csv", raw(b"age,age,churned\n" + b"1,2,yes\n3,4,no\n" * 20), "used more than once"),
     "too few rows": ("few.csv", csv(base(8)), "only 8 labelled rows"),
     "no feature columns": ("only_target.csv", csv(base()[["churned"]]), "no feature columns"),
@@ -127,7 +132,7 @@ def test_the_real_healctl_process_exits_cleanly_on_bad_input(tmp_path: Path, con
 BATCHES: dict[str, tuple[Writer, str]] = {
     "missing column": (csv(base().drop(columns="visits")), "missing columns 'visits'"),
     "retyped column": (csv(base().assign(visits="many")), "retyped columns visits (numeric -> categorical)"),
-    "numbers as text": (csv(base().assign(income=lambda f: f["income"].map("{:,.2f}".format))), "local format"),
+    "numbers as text": (csv(ambiguous_numbers()), "local format"),
     "mixed types": (csv(mixed_types()), "numbers mixed with text"),
     "infinities": (csv(infinities()), "infinite values"),
     "all-NaN column": (csv(base().assign(plan=np.nan)), "no value in any of 60 rows: 'plan'"),

@@ -51,7 +51,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     config = state / "heald.toml"
     heald = build(configuration.load(config), pool="inline")
     server = ApiServer(
-        create_app(lambda: heald, Capture(heald.settings.landing), Metrics(heald.store, heald.registry)), "127.0.0.1", 0
+        create_app(
+            lambda: heald, Capture(heald.settings.landing, lambda: heald.store), Metrics(heald.store, heald.registry)
+        ),
+        "127.0.0.1",
+        0,
     )
     port = server.start()
     yield Site(heald=heald, base=f"http://127.0.0.1:{port}", host=f"127.0.0.1:{port}", config=config)

@@ -47,7 +47,8 @@ def test_prediction_coerces_numeric_text_and_handles_unknown_categories() -> Non
 
 
 def test_constant_correlated_and_datetime_columns_are_left_out_with_reasons() -> None:
-    """Columns that carry nothing new are chosen at fit time as plain column lists, each with its reason."""
+    """Columns that carry nothing new are chosen at fit time as plain column lists, each with its reason; a
+    date column is kept as the source of date parts."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=200)
     frame = pd.DataFrame(
@@ -62,9 +63,9 @@ def test_constant_correlated_and_datetime_columns_are_left_out_with_reasons() ->
     )
     spec = select(frame, infer_spec(frame, "y"), threshold=0.95)
     assert spec.numeric == ["x", "other"]
-    assert spec.dropped["same"] == "a single value" and spec.dropped["when"] == "datetime"
+    assert spec.dropped["same"] == "a single value" and spec.dates == ["when"]
     assert spec.dropped["x_again"].startswith("correlated with 'x'")
-    assert spec.columns == ["x", "x_again", "other", "same", "when"]
+    assert spec.columns == ["x", "other", "when"]  # what serving must send: the columns used, dates included
 
 
 def test_outliers_are_clipped_and_scaling_is_configurable() -> None:

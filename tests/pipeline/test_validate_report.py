@@ -50,7 +50,7 @@ def test_repairable_problems_warn_with_counts() -> None:
     ("change", "check", "words"),
     [
         (lambda f: f.assign(x=f["x"].astype(object).where(f.index > 2, "oops")), "mixed_types", "'oops'"),
-        (lambda f: f.assign(x=["1,234.5"] * len(f)), "numbers_as_text", "1,234.5"),
+        (lambda f: f.assign(x=["1,234", "12,5"] * (len(f) // 2)), "numbers_as_text", "'1,234'"),
         (lambda f: f.assign(z=np.where(f.index == 0, np.inf, f["z"])), "infinite_values", "'z'"),
         (lambda f: f.assign(empty=np.nan), "empty_columns", "'empty'"),
         (lambda f: f.assign(y=np.nan), "target", "missing in every row"),
@@ -61,11 +61,12 @@ def test_repairable_problems_warn_with_counts() -> None:
     ],
 )
 def test_unusable_tables_fail_the_check_that_names_why(change, check, words) -> None:  # type: ignore[no-untyped-def]
-    """Each failure is reported by its own check, and the error names the column or value."""
+    """Each failure is reported by its own check, and the error names the column or value (words in a
+    column fail where it is declared numeric)."""
     frame = change(good())
     if check == "constant_columns":
         frame = frame.assign(z=0.0, c="b")
-    report = validate(frame, target="y", task="classification")
+    report = validate(frame, target="y", task="classification", policy=ValidationPolicy(numeric=["x"]))
     assert report.check(check).status == "fail", report.as_json()
     if words:
         assert words in report.check(check).message
