@@ -64,7 +64,8 @@ def _health_routes(app: FastAPI, current: Callable[[], Heald], metrics: Metrics)
             if champion is None:
                 problems.append(f"{model.name}: no champion")
             elif not heald.registry.verifies(champion):
-                problems.append(f"{model.name}: champion v{champion.number} does not verify")
+                memory = " (serving from the in-memory copy)" if heald.registry.in_memory_only(champion) else ""
+                problems.append(f"{model.name}: champion v{champion.number} does not verify{memory}")
         if problems:
             response.status_code = 503
         return {"ready": not problems, "problems": problems}

@@ -63,7 +63,8 @@ def model_settings(settings: Settings, name: str) -> ModelSettings:
     for entry in settings.models:
         if entry.name == name:
             return entry
-    return ModelSettings(name=name, target="?")
+    # Defaults only: the host's pseudo-model ("*host", which no model may be named) has no entry either.
+    return ModelSettings.model_construct(name=name, target="?")
 
 
 def runs_folder(settings: Settings) -> Path:

@@ -120,7 +120,9 @@ class Settings(Strict):
     database_url: str = ""
     data_path: Path | None = Field(None, description="landing folder; default state_dir/landing")
     model_path: Path | None = Field(None, description="artifact folder; default state_dir/artifacts")
-    batch_size: int = Field(500, ge=1, le=10_000_000)
+    batch_size: int = Field(
+        500, ge=1, le=10_000_000, description="accepted (Table 2) and unused: evidence is counted in rows that arrive"
+    )
     n_estimators: int = Field(100, ge=1, le=10_000)
     max_depth: int | None = Field(None, ge=1, le=1000)
     api_host: str = "127.0.0.1"

@@ -5,6 +5,9 @@ only what is not already under way, so running it twice does nothing twice and a
 Time comes from the injected clock, so the demo, tests and benchmarks replay months in seconds through
 this very code; in the service a scheduler calls ``tick()`` on an interval, never overlapping.
 
+Each model's part of a tick is isolated: a failure while sensing, analyzing, planning or acting for one model
+is recorded (a ``tick_failed`` observation and log event) and the tick goes on with the others.
+
 Execution is journal-first: an action is written as ``planned`` and committed before it is handed to the
 worker pool, and finished actions are collected on the next tick (at once with the inline pool). On start,
 ``reconcile()`` settles actions a crash left ``running`` by looking at the world, never by re-running them.
@@ -57,6 +60,7 @@ class TickReport:
     started: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     batches: int = 0
+    failed: list[str] = field(default_factory=list)  # models whose tick failed (recorded; the others went on)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,13 +100,31 @@ class Loop:
         report.finished += self.collect(now)
         acting = self.p.is_leader() and not self.stopping
         for model in self.p.store.list_models():
-            self._tick_model(model, now, report, acting)
+            try:
+                self._tick_model(model, now, report, acting)
+            except Exception as exc:  # isolation: one model's failure never stops the loop for the others
+                self._model_failed(model, now, report, exc)
         report.finished += self.collect(now)
         log.debug("tick_completed", observations=report.observations, started=len(report.started))
         return report
 
+    def _model_failed(self, model: ModelRecord, now: datetime, report: TickReport, exc: Exception) -> None:
+        """Record a model's failed tick (a ``tick_failed`` observation and log event) and let the tick go on."""
+        error = f"{type(exc).__name__}: {exc}"
+        report.failed.append(model.name)
+        log.error("tick_failed", model=model.name, error=error, exc_info=exc)
+        failure = Observation(
+            at=now, model=model.name, source="loop", metric="tick_failed", value=1.0, evidence={"error": error[:2000]}
+        )
+        try:
+            self.p.store.add_observations([failure])
+        except Exception:  # the store itself may be what failed (a full disk): the log line must do
+            log.exception("tick_failure_unrecorded", model=model.name)
+
     def _tick_model(self, model: ModelRecord, now: datetime, report: TickReport, acting: bool) -> None:
         intake = self.p.intake.collect(model, self.p.store, now)
+        for event in intake.events:
+            getattr(log, event.level.value)(event.name, **event.fields)
         ctx = SenseContext(
             now=now, model=model, registry=self.p.registry, batches=intake.batches, settings=self.p.sensor_settings
         )

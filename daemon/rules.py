@@ -185,10 +185,6 @@ RULES: Mapping[SymptomKind, Rule] = _table(
 )
 
 
-def rule(kind: SymptomKind, rules: Mapping[SymptomKind, Rule] = RULES) -> Rule:
-    return rules[kind]
-
-
 def owner(kind: SymptomKind, model: str, rules: Mapping[SymptomKind, Rule] = RULES) -> str:
     """Under which name an incident of ``kind`` seen on ``model`` is kept: the model, or the host."""
     return HOST if rules[kind].scope is Scope.HOST else model

@@ -2,8 +2,10 @@
 
 Signals: SIGHUP reloads the config (a bad new config is logged and the old one kept); SIGTERM and SIGINT
 stop new actions, let the tick in progress finish, wait for running actions, and exit 0. Under systemd
-(Type=notify) it reports READY=1 after the store is open and migrated, WATCHDOG=1 after each completed
-tick, and a one-line STATUS. Exit code 2 means a configuration error (systemd should not restart on it).
+(Type=notify) it reports READY=1 after the store is open and migrated, WATCHDOG=1 while the loop makes
+progress (after each tick, and between ticks unless one hangs: ``daemon.heartbeat``), and a one-line STATUS
+that also says when intake is paused by a full disk. Exit code 2 means a configuration error (systemd should
+not restart on it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -20,9 +23,10 @@ from daemon import logs
 from daemon.api import ApiServer, create_app
 from daemon.capture import Capture
 from daemon.compose import Heald, build
+from daemon.heartbeat import Heartbeat
 from daemon.metrics import Metrics
 from daemon.scheduler import TickScheduler
-from daemon.systemd import notify
+from daemon.systemd import notify, watchdog_seconds
 from knowledge.errors import ConfigError, HealdError
 
 log = logs.get("heald.service")
@@ -39,22 +43,28 @@ class Service:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._lock = threading.Lock()
+        watchdog = watchdog_seconds()
+        # Without a watchdog nobody listens; with one, a hung tick stops the pings after one watchdog period.
+        self.heartbeat = Heartbeat(heald.settings.tick_seconds, stall_after=watchdog or 300.0)
+        self._ping_every = watchdog / 3 if watchdog else 1.0
+        self._pinged = 0.0
 
     def tick(self) -> None:
         with self._lock:
             if self._stop.is_set():
                 return
+            self.heartbeat.tick_started()
             try:
-                self.capture.flush(self.heald.clock.now())
+                self._flush_capture()
                 report = self.heald.loop.tick()
-            except Exception:  # a failed tick is logged and retried next interval; the daemon stays up
-                log.exception("tick_failed")
-                notify(STATUS="last tick failed; see the log")
+            except Exception as exc:  # a failed tick is logged and retried next interval; the daemon stays up
+                log.exception("tick_failed", error=f"{type(exc).__name__}: {exc}")
+                self._ping(STATUS=f"last tick failed: {type(exc).__name__}: {exc}"[:240])
                 return
+            finally:
+                self.heartbeat.tick_ended()
             self.ticks += 1
-            open_incidents = len(self.heald.store.active_incidents())
-            models = len(self.heald.store.list_models())
-            notify(WATCHDOG=1, STATUS=f"tick {self.ticks}: {models} model(s), {open_incidents} open incident(s)")
+            self._ping(STATUS=self._status(report.failed))
             log.info(
                 "tick_completed",
                 tick=self.ticks,
@@ -62,7 +72,32 @@ class Service:
                 opened=report.opened,
                 resolved=report.resolved,
                 started=report.started,
+                failed=report.failed,
             )
+
+    def _flush_capture(self) -> None:
+        try:
+            self.capture.flush(self.heald.clock.now())
+        except Exception:  # e.g. a full disk: the loop still ticks (and intake says why it is paused)
+            log.exception("capture_flush_failed")
+
+    def _status(self, failed: list[str]) -> str:
+        open_incidents = len(self.heald.store.active_incidents())
+        models = len(self.heald.store.list_models())
+        line = f"tick {self.ticks}: {models} model(s), {open_incidents} open incident(s)"
+        if failed:
+            line += f"; tick failed for {', '.join(failed)}"
+        paused = self.heald.loop.p.intake.health.summary()
+        return f"{line}; {paused}" if paused else line
+
+    def _ping(self, **fields: str) -> None:
+        self._pinged = time.monotonic()
+        notify(WATCHDOG=1, **fields)
+
+    def keep_alive(self) -> None:
+        """Ping the watchdog between ticks (and during a long one) while the loop makes progress."""
+        if time.monotonic() - self._pinged >= self._ping_every and self.heartbeat.progressing():
+            self._ping()
 
     def reload(self) -> None:
         """Re-read the config; keep running on the old one if the new one is invalid."""
@@ -82,7 +117,7 @@ class Service:
         settings = self.heald.settings
         if not settings.api_enabled:
             return None
-        metrics = Metrics(self.heald.store, self.heald.registry)
+        metrics = Metrics(self.heald.store, self.heald.registry, lambda: self.heald.loop.p.intake.health)
         server = ApiServer(create_app(lambda: self.heald, self.capture, metrics), settings.api_host, settings.api_port)
         server.start()
         return server
@@ -108,7 +143,9 @@ class Service:
                 notify(RELOADING=1)
                 self.reload()
                 scheduler.reschedule(self.heald.settings.tick_seconds)
+                self.heartbeat.interval = self.heald.settings.tick_seconds
                 notify(READY=1)
+            self.keep_alive()
         notify(STOPPING=1, STATUS="stopping: waiting for running actions")
         self.heald.loop.stopping = True
         if api is not None:

@@ -1,7 +1,8 @@
 """systemd glue: sd_notify without a library (one datagram to ``$NOTIFY_SOCKET``).
 
-The service reports READY=1 once the store is open and migrated, WATCHDOG=1 after every completed tick,
-a one-line STATUS, and STOPPING=1 on the way out. Outside systemd (no socket) every call is a no-op.
+The service reports READY=1 once the store is open and migrated, WATCHDOG=1 while the loop makes progress
+(``daemon.heartbeat``), a one-line STATUS, and STOPPING=1 on the way out. Outside systemd (no socket) every
+call is a no-op.
 """
 
 from __future__ import annotations
@@ -24,3 +25,12 @@ def notify(**fields: str | int) -> bool:
         except OSError:
             return False
     return True
+
+
+def watchdog_seconds() -> float | None:
+    """The watchdog interval systemd set for this process (``$WATCHDOG_USEC``), or None without one."""
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or (pid.isdigit() and int(pid) != os.getpid()):
+        return None
+    return int(usec) / 1_000_000

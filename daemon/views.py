@@ -63,7 +63,8 @@ def timeline(store: SqlKnowledgeStore, incident_id: int) -> list[dict[str, Any]]
         events.append({"at": s.at, "what": "symptom", "detail": s.summary})
     for d in store.decisions(incident_id=incident_id):
         chosen = d.chosen or "wait"
-        events.append({"at": d.at, "what": f"decision: {chosen}", "detail": d.reason})
+        by = f" (by {d.decided_by})" if d.decided_by else ""
+        events.append({"at": d.at, "what": f"decision: {chosen}{by}", "detail": d.reason})
     for a in store.actions(incident_id=incident_id):
         for e in store.action_events(a.id):
             events.append(
@@ -144,6 +145,7 @@ def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, 
                 "performance": latest["performance"][0].value if latest["performance"] else None,
                 "drifted": (latest["drift_share"][0].evidence.get("drifted", []) if latest["drift_share"] else None),
                 "artifact_ok": bool(latest["artifact_ok"][0].value) if latest["artifact_ok"] else None,
+                "serving_from_memory": champion is not None and registry.in_memory_only(champion),
                 "accuracy_estimate": latest["accuracy_estimate"][0].value if latest["accuracy_estimate"] else None,
                 "drift": drift_verdict(latest["drift_share"][0]) if latest["drift_share"] else None,
                 "quality": quality_verdict(store, model.name),

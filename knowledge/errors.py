@@ -7,6 +7,7 @@ traceback::
     HealdError
     ├── ConfigError            a setting is missing, unknown, of the wrong type or out of range
     ├── StoreError             the knowledge store cannot be reached or migrated
+    │   └── DiskFullError      a write failed because the disk (or quota) is full; retried when space returns
     ├── NotFoundError          a model, version, incident or action that does not exist
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
     └── ActionError            a remediation could not be carried out (no target, not better, ...)
@@ -29,6 +30,10 @@ class ConfigError(HealdError):
 
 class StoreError(HealdError):
     """The knowledge store cannot be reached, opened or migrated."""
+
+
+class DiskFullError(StoreError):
+    """A write failed because the file system holding it is full (ENOSPC, EDQUOT or SQLite's "disk is full")."""
 
 
 class NotFoundError(HealdError):

@@ -92,6 +92,13 @@ class ModelRegistry:
             return False
         return True
 
+    def in_memory_only(self, version: Version) -> bool:
+        """Whether ``version`` serves only from its in-memory copy: loaded once, its file no longer verifies.
+
+        Serving goes on, but a restart would leave no model that loads: status, /readyz and a metric show it.
+        """
+        return (version.model, version.number, version.sha256) in self._cache and not self.verifies(version)
+
     def reference(self, version: Version) -> pd.DataFrame:
         return self.artifacts.load_frame(version.reference)
 

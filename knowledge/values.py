@@ -233,6 +233,7 @@ class Batch:
     fingerprint: str
     status: str = "accepted"
     reason: str = ""
+    claim: str | None = None  # "<sha256>/<file name>": the landing file's identity, unique per model
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

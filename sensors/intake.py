@@ -1,27 +1,36 @@
-"""Intake: batches dropped in the landing folder become archived, recorded batches the sensors read.
+"""Intake (Monitor): batches dropped in the landing folder become recorded batches the sensors read, exactly once.
 
 Producers write ``landing/<model>/<name>.csv`` or ``.parquet`` (write to a dot-file or ``*.part`` first and
-rename, so heald never reads half a file). Each file is read, validated as a batch against the schema the
-champion was trained on (``pipeline.validate``: missing or retyped columns, words in numeric columns,
-infinities, empty columns, ...) and checked against the champion's reference profile, recorded, then moved
-to the archive; a file that cannot be read or used is moved whole to the quarantine folder with a
-``.reason.json`` (the reason and the full validation report) beside it. No file is deleted and no row is
-dropped silently.
+rename, so heald never reads half a file). Each file is claimed (``sensors.claims``: an atomic rename into a
+processing folder named by its content hash), read, validated as a batch against the schema the champion was
+trained on (``pipeline.validate``: missing or retyped columns, words in numeric columns, infinities, empty
+columns, ...) and checked against the champion's reference profile, then archived and recorded in one
+transaction keyed by its claim; a file that cannot be used is quarantined whole with a ``.reason.json`` (the
+reason and the full validation report) beside it. Links, pipes, sockets, devices and folders are quarantined
+without being opened or followed. No file is deleted and no row is dropped silently.
+
+Every pass first settles the claims an earlier pass left unfinished (a crash, a full disk), so recording and
+archiving happen once whatever stops heald in between. A file that cannot be read or moved is skipped with an
+error event and retried on the next pass; a full disk stops claiming (an event, the ``health`` the metrics and
+status line show) until a pending claim can be finished again. Intake reports events instead of logging them:
+sensors do not log, the loop does.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 import pandas as pd
 
 from knowledge.artifacts import write_atomic
+from knowledge.errors import DiskFullError, StoreError
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Alias, ModelRecord, Observation
+from knowledge.values import Alias, Batch, ModelRecord, Observation
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
@@ -29,10 +38,27 @@ from pipeline.profile import Profile
 from pipeline.quality import check
 from pipeline.validate import Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
+from sensors.claims import PROCESSING, Claim, EntryKind, claim, entry_kind, is_disk_full, pending, place, release
 
 SOURCE = "intake"
 SUFFIXES = (".csv", ".parquet")
+UNFINISHED = (".part", ".tmp")  # a producer still writing: left alone until renamed
 BATCH = ValidationPolicy(purpose="batch")
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeEvent:
+    """Something worth a log line (``batch_skipped``, ``intake_blocked``, ...), logged by the loop."""
+
+    name: str
+    level: Level
+    fields: dict[str, object]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +67,20 @@ class Intake:
 
     batches: list[LoadedBatch]
     observations: list[Observation]
+    events: list[IntakeEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IntakeHealth:
+    """Intake's state for the metrics and the status line: which models are blocked and why, files skipped."""
+
+    blocked: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str | None:
+        """One line for the status, or None while intake flows."""
+        blocked = sorted(dict(self.blocked))  # a copy: the API thread reads while the loop's thread writes
+        return "intake paused (disk full) for " + ", ".join(blocked) if blocked else None
 
 
 def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
@@ -72,95 +112,219 @@ def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
 
 
 class LandingIntake:
-    """Moves files from ``landing/<model>/`` to the archive or the quarantine, recording each batch."""
+    """Claims files in ``landing/<model>/`` and ends each archived or quarantined, recorded exactly once."""
 
     def __init__(self, landing: Path, archive: Path, quarantine: Path) -> None:
         self.landing = landing
         self.archive = archive
         self.quarantine = quarantine
+        self.processing = landing / PROCESSING
+        self.health = IntakeHealth()
 
     def collect(self, model: ModelRecord, store: SqlKnowledgeStore, now: datetime) -> Intake:
-        folder = self.landing / model.name
-        batches: list[LoadedBatch] = []
-        observations: list[Observation] = []
-        if not folder.is_dir():
-            return Intake(batches=[], observations=[])
-        ready = sorted(p for p in folder.iterdir() if _ready(p))
-        schema = expected_schema(model, store) if ready else None
-        profile = champion_profile(store, model.name) if ready else None
-        for path in ready:
-            assert schema is not None
-            loaded, observation = self._take(path, model, store, now, schema, profile)
-            observations.append(observation)
-            if loaded is not None:
-                batches.append(loaded)
-        return Intake(batches=batches, observations=observations)
+        """Settle what an earlier pass left unfinished, then claim and take what has landed since."""
+        run = _Pass(self, model, store, now)
+        for item in pending(self.processing / model.name):
+            if not run.finish(item):
+                break
+        else:
+            run.claim_all(self.landing / model.name)
+        if not run.stalled and model.name in self.health.blocked:
+            del self.health.blocked[model.name]
+            run.event("intake_resumed", Level.INFO)
+        return Intake(batches=run.batches, observations=run.observations, events=run.events)
 
-    def _take(
-        self,
-        path: Path,
-        model: ModelRecord,
-        store: SqlKnowledgeStore,
-        now: datetime,
-        schema: Schema,
-        profile: Profile | None,
-    ) -> tuple[LoadedBatch | None, Observation]:
-        stamp = now.strftime("%Y%m%dT%H%M%S")
+
+class _Pass:
+    """One pass of intake over one model's files; what it produced and whether a full disk stopped it."""
+
+    def __init__(self, intake: LandingIntake, model: ModelRecord, store: SqlKnowledgeStore, now: datetime) -> None:
+        self.intake = intake
+        self.model = model
+        self.store = store
+        self.now = now
+        self.batches: list[LoadedBatch] = []
+        self.observations: list[Observation] = []
+        self.events: list[IntakeEvent] = []
+        self.stalled = False
+        self._expected: tuple[Schema, Profile | None] | None = None
+
+    def event(self, name: str, level: Level, **fields: object) -> None:
+        self.events.append(IntakeEvent(name=name, level=level, fields={"model": self.model.name, **fields}))
+
+    def claim_all(self, folder: Path) -> None:
+        if not folder.is_dir():
+            return
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith(".") or entry.name.endswith(UNFINISHED):
+                continue
+            try:
+                item = claim(entry, self.intake.processing / self.model.name, self._recorded)
+            except FileNotFoundError:
+                continue  # taken by a second daemon, or renamed by its producer: nothing of ours
+            except OSError as exc:
+                if not self._trouble(entry.name, exc):
+                    return
+                continue
+            if not self.finish(item):
+                return
+
+    def finish(self, item: Claim) -> bool:
+        """Record and archive (or quarantine) one claim; False when a full disk says to stop for now."""
+        try:
+            self._finish(item)
+        except FileNotFoundError:
+            pass  # a second daemon finished it meanwhile
+        except Exception as exc:  # one file's trouble (unreadable, unmovable, a bug) must not stop the others
+            return self._trouble(item.name, exc)
+        return True
+
+    def _trouble(self, name: str, exc: Exception) -> bool:
+        """Report a file that cannot be handled now (it is retried next pass); False when the disk is full."""
+        error = f"{name}: {type(exc).__name__}: {exc}"
+        if isinstance(exc, DiskFullError) or is_disk_full(exc):
+            self.stalled = True
+            if self.model.name not in self.intake.health.blocked:
+                self.event("intake_blocked", Level.ERROR, file=name, error=error)
+            self.intake.health.blocked[self.model.name] = error
+            return False
+        skipped = self.intake.health.skipped
+        skipped[self.model.name] = skipped.get(self.model.name, 0) + 1
+        self.event("batch_skipped", Level.ERROR, file=name, error=error)
+        return True
+
+    def _recorded(self, key: str) -> bool:
+        return self.store.find_batch(self.model.name, key) is not None
+
+    def _finish(self, item: Claim) -> None:
+        recorded = self.store.find_batch(self.model.name, item.key)
+        if recorded is not None:
+            self._complete(item, Path(recorded.path))
+            return
+        kind = entry_kind(item.path)
+        if kind is not EntryKind.FILE:
+            self._quarantine(item, _special(item.path, kind), checks=[kind.name.lower()])
+        elif item.resent:
+            first = self.store.find_batch(self.model.name, f"{item.digest.split('.')[0]}/{item.name}")
+            held = f" (batch {first.id})" if first is not None else ""
+            self._quarantine(item, f"{item.name}: the same file was received before{held}", checks=["duplicate"])
+        elif item.path.suffix not in SUFFIXES:
+            self._quarantine(item, f"{item.name}: not a .csv or .parquet file", checks=["suffix"])
+        else:
+            self._take(item)
+
+    def _complete(self, item: Claim, target: Path) -> None:
+        """A crash came after the row was committed: only the claim is left to release."""
+        if entry_kind(item.path) is not EntryKind.DIRECTORY and not os.path.lexists(target):
+            place(item, target)
+        release(item, target)
+
+    def _take(self, item: Claim) -> None:
         frame: pd.DataFrame | None = None
         report: ValidationReport | None = None
+        schema, profile = self._expectations()
         try:
-            frame = read_table(path)
-            report = check_batch(frame, model, schema)
-            report.raise_for_failures(path.name)
-            problem = blocking_problem(frame, model, profile)
+            frame = read_table(item.path)
+            report = check_batch(frame, self.model, schema)
+            report.raise_for_failures(item.name)
+            problem = blocking_problem(frame, self.model, profile)
             if problem:
-                raise DataError(f"{path.name}: {problem}")
+                raise DataError(f"{item.name}: {problem}")
         except DataError as exc:
-            where = self._quarantine(path, model.name, stamp, str(exc), now, report)
-            store.add_batch(
-                model=model.name,
-                received_at=now,
-                source="landing",
-                path=str(where),
-                rows=len(frame) if frame is not None else 0,
-                labelled=False,
-                fingerprint="",
-                status="quarantined",
-                reason=str(exc),
-            )
             failed = [c.name for c in report.failures] if report is not None else ["read"]
-            return None, _observe(
-                now, model.name, "batch_quarantined", 1.0, file=path.name, reason=str(exc), checks=failed
-            )
-        labelled = model.target in frame.columns and bool(frame[model.target].notna().any())
-        target = self.archive / model.name / f"{stamp}-{path.name}"
-        batch = store.add_batch(
-            model=model.name,
-            received_at=now,
-            source=_source(path),
-            path=str(target),
-            rows=len(frame),
-            labelled=labelled,
-            fingerprint=fingerprint(frame),
-        )
-        _move(path, target)
-        observation = _observe(now, model.name, "batch_rows", float(len(frame)), file=path.name, labelled=labelled)
-        return LoadedBatch(batch=batch, frame=frame), observation
+            rows = len(frame) if frame is not None else 0
+            self._quarantine(item, str(exc), checks=failed, report=report, rows=rows)
+            return
+        assert frame is not None  # read_table returned, else DataError was raised
+        labelled = self.model.target in frame.columns and bool(frame[self.model.target].notna().any())
+        target = self.intake.archive / self.model.name / _stored_name(item)
+        place(item, target)
+        try:
+            batch = self._record(item, target, rows=len(frame), labelled=labelled, fingerprint=fingerprint(frame))
+        except _AlreadyRecordedError:
+            return
+        release(item, target)
+        self.batches.append(LoadedBatch(batch=batch, frame=frame))
+        self.observations.append(self._observe("batch_rows", float(len(frame)), file=item.name, labelled=labelled))
+        self.event("batch_accepted", Level.INFO, file=item.name, batch_id=batch.id, rows=len(frame))
 
     def _quarantine(
-        self, path: Path, model: str, stamp: str, reason: str, now: datetime, report: ValidationReport | None
-    ) -> Path:
-        target = self.quarantine / model / f"{stamp}-{path.name}"
-        _move(path, target)
+        self, item: Claim, reason: str, *, checks: list[str], report: ValidationReport | None = None, rows: int = 0
+    ) -> None:
+        target = self.intake.quarantine / self.model.name / _stored_name(item)
+        if entry_kind(item.path) is not EntryKind.DIRECTORY:
+            place(item, target)  # a folder cannot be linked: release moves it once its row is committed
         note = {
-            "file": path.name,
+            "file": item.name,
             "reason": reason,
-            "at": now.isoformat(),
-            "model": model,
+            "at": self.now.isoformat(),
+            "model": self.model.name,
+            "claim": item.key,
             "validation": report.as_json() if report is not None else None,
         }
         write_atomic(target.with_name(target.name + ".reason.json"), json.dumps(note, indent=2).encode())
-        return target
+        try:
+            batch = self._record(item, target, rows=rows, labelled=False, fingerprint="", reason=reason)
+        except _AlreadyRecordedError:
+            return
+        release(item, target)
+        self.observations.append(self._observe("batch_quarantined", 1.0, file=item.name, reason=reason, checks=checks))
+        self.event("batch_quarantined", Level.WARNING, file=item.name, batch_id=batch.id, reason=reason)
+
+    def _record(
+        self, item: Claim, target: Path, *, rows: int, labelled: bool, fingerprint: str, reason: str | None = None
+    ) -> Batch:
+        try:
+            return self.store.add_batch(
+                model=self.model.name,
+                received_at=self.now,
+                source="landing" if reason is not None else _source(item.path),
+                path=str(target),
+                rows=rows,
+                labelled=labelled,
+                fingerprint=fingerprint,
+                status="accepted" if reason is None else "quarantined",
+                reason=reason or "",
+                claim=item.key,
+            )
+        except DiskFullError:
+            raise
+        except StoreError:
+            if self.store.find_batch(self.model.name, item.key) is None:
+                raise
+            self._complete(item, target)  # a second daemon recorded it first: its row stands, ours is not written
+            raise _AlreadyRecordedError from None
+
+    def _expectations(self) -> tuple[Schema, Profile | None]:
+        if self._expected is None:
+            self._expected = (expected_schema(self.model, self.store), champion_profile(self.store, self.model.name))
+        return self._expected
+
+    def _observe(self, metric: str, value: float, **evidence: object) -> Observation:
+        return _observe(self.now, self.model.name, metric, value, **evidence)
+
+
+class _AlreadyRecordedError(Exception):
+    """Internal: the claim's row was written by someone else between our look and our insert."""
+
+
+def _special(path: Path, kind: EntryKind) -> str:
+    """Why a non-regular entry is quarantined; a link's target is named, never opened."""
+    where = f" to {path.readlink()}" if kind is EntryKind.SYMLINK else ""
+    return f"{path.name}: is a {kind}{where}, not a regular file; heald never follows or opens it"
+
+
+def _stored_name(item: Claim) -> str:
+    """The archive (or quarantine) name: the start of the content hash (and a resend's number), then the name.
+
+    Deterministic, so a pass redone after a crash writes the same file again instead of a second one; cut to
+    fit a file system's 255-byte names (the reason file adds 12 bytes), keeping the suffix.
+    """
+    name = f"{item.digest[:16]}{item.digest[64:]}-{item.name}"
+    if len(name.encode()) <= 240:
+        return name
+    suffix = Path(item.name).suffix[:16]
+    return name.encode()[: 240 - len(suffix.encode())].decode(errors="ignore") + suffix
 
 
 def _source(path: Path) -> str:
@@ -169,15 +333,6 @@ def _source(path: Path) -> str:
         if path.name.startswith(f"{prefix}-"):
             return prefix
     return "landing"
-
-
-def _ready(path: Path) -> bool:
-    return path.is_file() and path.suffix in SUFFIXES and not path.name.startswith(".")
-
-
-def _move(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(source), str(target))
 
 
 def _observe(now: datetime, model: str, metric: str, value: float, **evidence: object) -> Observation:

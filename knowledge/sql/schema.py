@@ -187,7 +187,9 @@ batches = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("reason", Text, nullable=False),
+    Column("claim", String(320), nullable=True),
     Index("ix_batches_model_received", "model", "received_at"),
+    UniqueConstraint("model", "claim", name="uq_batches_model_claim"),
 )
 
 controls = Table(

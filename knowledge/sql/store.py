@@ -20,7 +20,7 @@ from sqlalchemy import Row, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from knowledge.errors import NotFoundError, StoreError
+from knowledge.errors import DiskFullError, NotFoundError, StoreError
 from knowledge.sql import engine as engines
 from knowledge.sql import schema as t
 from knowledge.values import (
@@ -476,11 +476,30 @@ class SqlKnowledgeStore:
         fingerprint: str,
         status: str = "accepted",
         reason: str = "",
+        claim: str | None = None,
     ) -> Batch:
+        """Record a batch in one transaction; a ``claim`` (a landing file's identity) is recorded at most once.
+
+        A second row for the same claim raises ``StoreError`` and changes nothing; a full disk raises
+        ``DiskFullError`` and changes nothing, so the caller can simply try again later.
+        """
         values = {k: v for k, v in locals().items() if k != "self"}  # exactly the keyword arguments above
-        with self.engine.begin() as c:
-            new_id = c.execute(insert(t.batches).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        try:
+            with self.engine.begin() as c:
+                new_id = c.execute(insert(t.batches).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        except IntegrityError as exc:
+            raise StoreError(f"batch {claim!r} of model {model!r} is already recorded") from exc
+        except OperationalError as exc:
+            if _disk_full(exc):
+                raise DiskFullError(f"knowledge store at {self.url}: cannot record batch {claim!r}: disk full") from exc
+            raise
         return Batch(id=int(new_id), **values)
+
+    def find_batch(self, model: str, claim: str) -> Batch | None:
+        """The batch recorded for a landing file's claim (``<sha256>/<name>``), whatever its status."""
+        with self.engine.connect() as c:
+            row = c.execute(select(t.batches).where(t.batches.c.model == model, t.batches.c.claim == claim)).first()
+        return None if row is None else _from_row(Batch, row)
 
     def batches(
         self,
@@ -653,6 +672,12 @@ class SqlKnowledgeStore:
                 return None
         except (IntegrityError, OperationalError):
             return None
+
+
+def _disk_full(exc: OperationalError) -> bool:
+    """Whether the database refused a write for want of space (SQLite says so in words, PostgreSQL by code)."""
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "disk is full" in text or "no space left" in text or getattr(exc.orig, "sqlstate", None) == "53100"
 
 
 def _require_version(c: Connection, model: str, number: int) -> None:

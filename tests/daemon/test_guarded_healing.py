@@ -12,7 +12,9 @@ import pytest
 from actuators.base import Outcome, RecordingActuator
 from daemon.compose import Heald
 from daemon.guards import Guard, breaker_open
+from daemon.metrics import Metrics
 from daemon.onboard import onboard
+from daemon.views import status_view
 from knowledge.clock import ManualClock
 from knowledge.errors import ActionError
 from knowledge.values import ActionKind, ActionState, Alias, IncidentStatus, SymptomKind
@@ -153,3 +155,15 @@ def test_a_lost_challenger_starts_no_lockout(heald: Heald, clock: ManualClock) -
     assert not breaker_open(heald.store, "m", heald.settings.policy.breaker_failures)
     waits = [d for d in heald.store.decisions(incident_id=drop.id) if d.chosen is None]
     assert waits and all(d.decided_by == Guard.EVIDENCE for d in waits)
+
+
+def test_serving_from_the_in_memory_copy_is_visible(heald: Heald, clock: ManualClock) -> None:
+    """While the champion's file is damaged but its loaded copy still serves, status and the metrics say so."""
+    start(heald, clock)
+    champion = heald.registry.champion("m")
+    assert champion is not None
+    heald.registry.load(champion)
+    assert status_view(heald.store, heald.registry)["models"][0]["serving_from_memory"] is False
+    (heald.settings.artifacts / champion.artifact).write_bytes(b"damaged")
+    assert status_view(heald.store, heald.registry)["models"][0]["serving_from_memory"] is True
+    assert 'heald_serving_from_memory{model="m"} 1.0' in Metrics(heald.store, heald.registry).render().decode()

@@ -141,7 +141,7 @@ def test_failed_actions_escalate_to_a_person(heald: Heald, clock: ManualClock) -
     assert kinds == [ActionKind.RETRAIN] * heald.settings.policy.breaker_failures + [ActionKind.ALERT]
     # Each retry waits for twice the fresh rows of the one before (300, 600, 1200): a failing remedy does not storm.
     reasons = [d.reason for d in heald.store.decisions(incident_id=incident.id)]
-    assert any(r.startswith("waiting for labelled rows since retrain") and r.endswith(" of 1200") for r in reasons)
+    assert any(r.startswith("waiting: labelled rows since retrain") and r.endswith(" of 1200") for r in reasons)
     alerts = [e for e in events if e["event"] == "alert_raised"]
     assert [e["incident_id"] for e in alerts] == [incident.id]
     assert any(e["event"] == "incident_escalated" for e in events)
@@ -155,7 +155,7 @@ def test_a_paused_model_is_watched_but_not_touched(heald: Heald, clock: ManualCl
     incidents = heald.store.list_incidents()
     assert incidents and heald.store.actions() == []
     for incident in incidents:
-        assert heald.store.decisions(incident_id=incident.id)[-1].reason == "model paused by an operator"
+        assert heald.store.decisions(incident_id=incident.id)[-1].reason == "waiting: model paused by an operator"
 
 
 def test_a_silenced_kind_opens_no_incident(heald: Heald, clock: ManualClock) -> None:

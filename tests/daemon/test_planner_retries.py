@@ -191,7 +191,7 @@ def test_a_failed_retrain_is_tried_again_only_with_fresh_rows(world: World) -> N
     world.batch(4)
     waiting = world.plan(incident, 4)
     assert waiting.chosen is None
-    assert waiting.reason == f"waiting for labelled rows since retrain #{failed}: 200 of 300"  # twice the minimum
+    assert waiting.reason == f"waiting: labelled rows since retrain #{failed}: 200 of 300"  # twice the minimum
     world.batch(5)
     again = world.plan(incident, 5)
     assert again.chosen is not None and again.chosen.kind is ActionKind.RETRAIN
@@ -331,7 +331,8 @@ def test_drift_that_labels_show_harmless_waits(world: World) -> None:
     dropped = world.symptom(SymptomKind.PERFORMANCE_DROP, 3, version=1, first=2)
     deferred = world.plan(incident, 3)
     assert (
-        deferred.chosen is None and deferred.reason == f"waiting: performance incident #{dropped.id} carries the remedy"
+        deferred.chosen is None
+        and deferred.reason == f"waiting: performance_drop incident #{dropped.id} carries the remedy"
     )
     acted = world.plan(dropped, 3)
     assert acted.chosen is not None and acted.chosen.kind is ActionKind.RETRAIN
@@ -369,4 +370,4 @@ def test_a_damaged_artifact_is_retrained_at_once_on_the_rows_the_champion_served
     plan = world.plan(incident, 3)
     assert plan.chosen is not None and plan.chosen.kind is ActionKind.RETRAIN  # v1 is the only version
     assert datetime.fromisoformat(plan.chosen.params["since"]) <= at(1)
-    assert plan.chosen.why == "200 labelled rows"  # both batches v1 served, none since the symptom
+    assert plan.chosen.why == "rebuild from 200 labelled rows"  # both batches v1 served, none since the symptom
