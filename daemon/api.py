@@ -18,9 +18,10 @@ from typing import Annotated, Any, TypeVar
 import pandas as pd
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from daemon import views
+from daemon import pages, views
 from daemon.capture import Capture
 from daemon.compose import Heald
 from daemon.logs import get
@@ -43,9 +44,12 @@ class FeedbackRequest(BaseModel):
 
 def create_app(current: Callable[[], Heald], capture: Capture, metrics: Metrics) -> FastAPI:
     """The API over whichever heald is current (a config reload swaps it)."""
-    app = FastAPI(title="heald", summary="The self-healing MLOps daemon's API.")
+    # The interactive /docs and /redoc pages load their scripts from a public CDN: blank on an offline
+    # server, so they are off; /openapi.json still describes the API.
+    app = FastAPI(title="heald", summary="The self-healing MLOps daemon's API.", docs_url=None, redoc_url=None)
     _health_routes(app, current, metrics)
     _read_routes(app, current)
+    _page_routes(app, current)
     _prediction_routes(app, current, capture, metrics)
     return app
 
@@ -64,7 +68,11 @@ def _health_routes(app: FastAPI, current: Callable[[], Heald], metrics: Metrics)
             if champion is None:
                 problems.append(f"{model.name}: no champion")
             elif not heald.registry.verifies(champion):
-                memory = " (serving from the in-memory copy)" if heald.registry.in_memory_only(champion) else ""
+                memory = (
+                    " (serving from the in-memory copy)"
+                    if heald.registry.in_memory_only(model.name, champion.number)
+                    else ""
+                )
                 problems.append(f"{model.name}: champion v{champion.number} does not verify{memory}")
         if problems:
             response.status_code = 503
@@ -107,6 +115,32 @@ def _read_routes(app: FastAPI, current: Callable[[], Heald]) -> None:
         _found(lambda: store.get_model(name))
         aliases = store.aliases(name)
         return [views.version_view(v, aliases) for v in store.list_versions(name)]
+
+
+def _page_routes(app: FastAPI, current: Callable[[], Heald]) -> None:
+    """The dashboard (``daemon.pages``): read-only HTML, so no token, like the JSON read endpoints."""
+
+    def html(render: Callable[[], str]) -> HTMLResponse:
+        try:
+            return HTMLResponse(render())
+        except NotFoundError as exc:
+            return HTMLResponse(pages.not_found(str(exc)), status_code=404)
+
+    @app.get("/", response_class=HTMLResponse)
+    def overview() -> HTMLResponse:
+        return html(lambda: pages.overview(current()))
+
+    @app.get("/ui/models/{name}", response_class=HTMLResponse)
+    def model_page(name: str) -> HTMLResponse:
+        return html(lambda: pages.model_page(current(), name))
+
+    @app.get("/ui/models/{name}/drift", response_class=HTMLResponse)
+    def drift_page(name: str) -> HTMLResponse:
+        return html(lambda: pages.drift_page(current(), name))
+
+    @app.get("/ui/incidents/{incident_id}", response_class=HTMLResponse)
+    def incident_page(incident_id: int) -> HTMLResponse:
+        return html(lambda: pages.incident_page(current(), incident_id))
 
 
 def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capture, metrics: Metrics) -> None:

@@ -298,6 +298,21 @@ def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
     out.print(table)
 
 
+@app.command()
+def report(
+    model: str,
+    out_file: Annotated[Path, typer.Option("--out", help="the HTML file to write")] = Path("report.html"),
+    config: ConfigOpt = None,
+) -> None:
+    """Write one self-contained HTML file of a model's page and its latest drift report (for a ticket or an email)."""
+    from daemon import pages  # the dashboard's renderer, only for this command
+
+    with _heald(config) as heald:
+        page = pages.report(heald, model)
+    out_file.write_text(page, encoding="utf-8")
+    out.print(f"wrote {out_file} ({len(page) // 1024} KiB): open it in a browser, no network needed")
+
+
 def _operator_action(config: Path | None, model: str, kind: ActionKind, reason: str, params: dict[str, Any]) -> None:
     with _heald(config) as heald:
         record = heald.store.get_model(model)

@@ -51,7 +51,7 @@ class StoreCollector(Collector):
             version = self.registry.champion(model.name)
             if version is not None:
                 champion.add_metric([model.name], version.number)
-                memory.add_metric([model.name], float(self.registry.in_memory_only(version)))
+                memory.add_metric([model.name], float(self.registry.in_memory_only(model.name, version.number)))
             for family, metric in ((performance, "performance"), (drift, "drift_share")):
                 latest = self.store.observations(model.name, metric=metric, limit=1)
                 if latest:

@@ -130,7 +130,8 @@ def pipeline_run_view(run: PipelineRun) -> dict[str, Any]:
 def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, Any]:
     models = []
     for model in store.list_models():
-        champion = registry.champion(model.name)
+        # The alias alone: loading the champion's version would parse its whole reference profile per model.
+        champion = store.alias(model.name, Alias.CHAMPION)
         latest = {
             metric: store.observations(model.name, metric=metric, limit=1)
             for metric in ("performance", "drift_share", "artifact_ok", "accuracy_estimate")
@@ -140,12 +141,12 @@ def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, 
                 "model": model.name,
                 "task": model.task.value,
                 "paused": model.paused,
-                "champion": champion.number if champion else None,
+                "champion": champion,
                 "stable": store.alias(model.name, Alias.STABLE),
                 "performance": latest["performance"][0].value if latest["performance"] else None,
                 "drifted": (latest["drift_share"][0].evidence.get("drifted", []) if latest["drift_share"] else None),
                 "artifact_ok": bool(latest["artifact_ok"][0].value) if latest["artifact_ok"] else None,
-                "serving_from_memory": champion is not None and registry.in_memory_only(champion),
+                "serving_from_memory": champion is not None and registry.in_memory_only(model.name, champion),
                 "accuracy_estimate": latest["accuracy_estimate"][0].value if latest["accuracy_estimate"] else None,
                 "drift": drift_verdict(latest["drift_share"][0]) if latest["drift_share"] else None,
                 "quality": quality_verdict(store, model.name),

@@ -92,12 +92,17 @@ class ModelRegistry:
             return False
         return True
 
-    def in_memory_only(self, version: Version) -> bool:
-        """Whether ``version`` serves only from its in-memory copy: loaded once, its file no longer verifies.
+    def in_memory_only(self, model: str, number: int) -> bool:
+        """Whether version ``number`` serves only from its in-memory copy: loaded once, its file no longer verifies.
 
         Serving goes on, but a restart would leave no model that loads: status, /readyz and a metric show it.
+        A version never loaded is not read at all (status pages call this for every model).
         """
-        return (version.model, version.number, version.sha256) in self._cache and not self.verifies(version)
+        cached = [key for key in self._cache if key[:2] == (model, number)]
+        if not cached:
+            return False
+        version = self.store.get_version(model, number)
+        return (model, number, version.sha256) in cached and not self.verifies(version)
 
     def reference(self, version: Version) -> pd.DataFrame:
         return self.artifacts.load_frame(version.reference)

@@ -244,7 +244,9 @@ class SqlKnowledgeStore:
             q = q.where(t.observations.c.metric == metric)
         if since is not None:
             q = q.where(t.observations.c.at >= since)
-        q = q.order_by(t.observations.c.id.desc()).limit(limit)
+        # Newest by time, then by id: the (model, metric, at) index already holds that order (SQLite appends the
+        # rowid to every index), so a reading of the latest few never sorts a model's whole history.
+        q = q.order_by(t.observations.c.at.desc(), t.observations.c.id.desc()).limit(limit)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
         return [_from_row(Observation, r) for r in reversed(rows)]
