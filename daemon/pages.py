@@ -158,7 +158,8 @@ def _overview_row(heald: Heald, model: ModelRecord, entry: dict[str, Any]) -> st
 
 def _daemon_panel(heald: Heald, status: dict[str, Any]) -> str:
     """The daemon as the store shows it: last tick, worker pool, tick interval (no lease is taken to look)."""
-    latest = [heald.store.observations(m["model"], limit=1) for m in status["models"]]
+    # The artifact sensor reads every model on every tick; one metric keeps this an index lookup per model.
+    latest = [heald.store.observations(m["model"], metric="artifact_ok", limit=1) for m in status["models"]]
     last_tick = max((o[0].at for o in latest if o), default=None)
     s = heald.settings
     return (
