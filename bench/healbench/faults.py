@@ -468,6 +468,11 @@ def _play(fault: Fault, stream: Stream, system: HealdSystem, out: FaultResult) -
             system.reveal(index, batch)
         except Crashed as exc:
             system.events.append(Event(batch=index, what="crash", detail=str(exc)))
+            # The dead tick's report is lost; what it did is in the store (incidents it opened, first).
+            now = system.clock.now()
+            for incident in system.heald.store.list_incidents(model=MODEL, limit=100_000):
+                if incident.opened_at == now:
+                    system.events.append(Event(batch=index, what="incident", detail=incident.kind.value))
             settled = system.restart()
             out.note += f"; crashed at tick {index}, a fresh heald reconciled actions {settled}"
         if index >= watch.injected:

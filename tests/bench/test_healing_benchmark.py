@@ -1,9 +1,11 @@
 """The healing benchmark end to end: one short stream and the operational faults, through the real CLI.
 
-It runs ``bench/healing.py`` as a user would (a subprocess, its own temporary state) and checks what the
-benchmark promises: the JSON has the documented shape, every injected fault ends healthy within three ticks
-of its detection, a fault that cannot run here is reported as pending with its reason, and the report
-rewrites only its own section of RESULTS.md.
+It runs ``bench/healing.py`` as a user would (a subprocess, its own temporary state, heald's shipped
+defaults, one seed, tiny streams) and checks what the benchmark promises: the JSON has the documented shape,
+the injected faults end healthy within their promise (a damaged champion and stable version together within
+one tick, a bad promotion rolled back, a crash mid-retrain reconciled and healed), a fault that cannot run
+here is reported as pending with its reason, and the report rewrites only its own section of RESULTS.md.
+The full benchmark (3 seeds, every stream) is for RESULTS.md, not for this test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMS = {"heald", "static", "scheduled", "oracle", "arf"}
+FAULTS = [
+    "corrupt-champion",
+    "stage-fails-twice",
+    "damage-champion-and-stable",
+    "promoted-then-worse",
+    "crash-mid-retrain",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +39,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, object
             "--tiny",
             "--streams",
             "sea-abrupt",
+            "--faults",
+            ",".join(FAULTS),
             "--json",
             "--write",
             "--out",
@@ -38,7 +49,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, object
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=3600,  # a few minutes alone; a shared, loaded machine can take ten times longer
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -59,33 +70,37 @@ def test_every_system_reports_the_documented_figures(run: tuple[list[dict[str, o
         assert isinstance(row["sick_share"], float) and 0.0 <= row["sick_share"] <= 1.0
         assert row["retrains"] is None if row["system"] == "arf" else isinstance(row["retrains"], int)
         assert isinstance(row["false_alarms"], int)
+        assert row["seed"] == 42
+    heald = next(r for r in streams if r["system"] == "heald")
+    assert isinstance(heald["promotions"], int) and isinstance(heald["harmful_promotions"], int)
     static = next(r for r in streams if r["system"] == "static")
     assert static["retrains"] == 0
 
 
 @pytest.mark.slow
-def test_every_injected_fault_recovers_within_three_ticks_and_ends_healthy(
+def test_every_injected_fault_recovers_within_its_promise_and_ends_healthy(
     run: tuple[list[dict[str, object]], Path],
 ) -> None:
-    """Corrupted and deleted champions (with and without a stable fallback) and a training stage that fails
-    twice are detected on the tick they happen, recovered within three ticks, and leave heald healthy."""
+    """A corrupted champion with a stable fallback is rolled back on the tick it is seen; a training stage
+    that fails twice is rerun until it passes; champion and stable damaged together are rebuilt within one
+    tick; a promoted version that serves worse is rolled back and no harmful promotion stays; a retrain
+    killed by a crash is reconciled as aborted by a fresh heald, which retrains again and heals."""
     rows, _ = run
     faults = {r["fault"]: r for r in rows if "fault" in r}
-    assert set(faults) == {
-        "corrupt-champion",
-        "corrupt-champion-only-version",
-        "delete-champion",
-        "delete-champion-only-version",
-        "stage-fails-twice",
-    }
+    assert set(faults) == set(FAULTS)
     for fault in faults.values():
         assert fault["status"] == "recovered", fault
         assert fault["healthy"] is True
-        assert isinstance(fault["recovery_ticks"], int) and fault["recovery_ticks"] <= 3
-        assert fault["detection_ticks"] == 0  # artifact and pipeline-run sensors look on every tick
+        assert isinstance(fault["recovery_ticks"], int) and fault["recovery_ticks"] <= fault["within"]
+        assert fault["harmful_promotions"] == 0
+    for name in ("corrupt-champion", "stage-fails-twice", "damage-champion-and-stable"):
+        assert faults[name]["detection_ticks"] == 0  # artifact and pipeline-run sensors look on every tick
     assert faults["corrupt-champion"]["remedies"] == ["rollback:succeeded"]
-    assert faults["delete-champion-only-version"]["remedies"] == ["retrain:succeeded"]
     assert faults["stage-fails-twice"]["remedies"] == ["rerun:failed", "rerun:succeeded"]
+    assert faults["damage-champion-and-stable"]["recovery_ticks"] <= 1
+    assert "retrain:succeeded" in faults["damage-champion-and-stable"]["remedies"]
+    assert "rollback:succeeded" in faults["promoted-then-worse"]["remedies"]
+    assert {"retrain:aborted", "retrain:succeeded"} <= set(faults["crash-mid-retrain"]["remedies"])
 
 
 def test_a_fault_whose_prerequisite_is_missing_is_reported_pending(tmp_path: Path) -> None:
