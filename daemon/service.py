@@ -50,6 +50,7 @@ class Service:
         self.ticks = 0
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._stop_signal = "none"  # the signal that asked to stop, logged once the main loop sees it
         self._lock = threading.Lock()
         watchdog = watchdog_seconds()
         # Without a watchdog nobody listens; with one, a hung tick stops the pings after one watchdog period.
@@ -175,6 +176,7 @@ class Service:
                 self.heartbeat.interval = self.heald.settings.tick_seconds
                 notify(READY=1)
             self.keep_alive()
+        log.info("stop_requested", signal=self._stop_signal)
         notify(STOPPING=1, STATUS="stopping: waiting for running actions")
         self.heald.loop.stopping = True
         if api is not None:
@@ -187,7 +189,9 @@ class Service:
         return 0
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
+        # No logging here: the handler runs on the main thread between any two bytecodes, possibly inside the
+        # logger's own write, whose lock is not reentrant: a log call here can deadlock the whole daemon.
+        self._stop_signal = signal.Signals(signum).name
         self._stop.set()
 
     def _on_overlap(self) -> None:
