@@ -77,6 +77,11 @@ class ActionKind(StrEnum):
     ALERT = "alert"
 
 
+# Kinds only a person runs, through healctl: no rule's ladder names them, so the loop needs no actuator and the
+# planner no cost for them (a test checks both sides of this).
+PERSON_ONLY = frozenset({ActionKind.PROMOTE})
+
+
 class ActionState(StrEnum):
     PLANNED = "planned"
     RUNNING = "running"

@@ -15,7 +15,7 @@ from daemon.rules import HOST, RULES, Rule, Scope
 from knowledge.artifacts import ArtifactStore
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import ActionKind, ModelRecord, Severity, Symptom, SymptomKind, Task
+from knowledge.values import PERSON_ONLY, ActionKind, ModelRecord, Severity, Symptom, SymptomKind, Task
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -24,8 +24,10 @@ def test_every_symptom_kind_has_a_rule_and_every_remedy_an_actuator_and_a_cost(h
     """No kind falls through the table, and every action kind a ladder can name can run and be weighed."""
     assert set(RULES) == set(SymptomKind)
     assert all(rule.kind is kind for kind, rule in RULES.items())
-    assert set(heald.loop.p.actuators) == set(ActionKind)
-    assert set(PRIOR_SECONDS) == set(ActionKind) == set(RISK_SECONDS)
+    automatic = set(ActionKind) - PERSON_ONLY
+    assert set(heald.loop.p.actuators) == automatic
+    assert set(PRIOR_SECONDS) == automatic == set(RISK_SECONDS)
+    assert not {kind for rule in RULES.values() for kind in rule.ladder} & PERSON_ONLY
     assert len({r.priority for r in RULES.values()}) == len(RULES)
 
 

@@ -69,10 +69,10 @@ def test_floors_come_from_the_settings() -> None:
 def test_heald_own_columns_are_never_checked() -> None:
     """request_id and the capture time are not profiled and not tested, even if a reference file carries them."""
     rng = np.random.default_rng(5)
-    reference = planted(2_000, rng, drift=False).assign(request_id=[f"r{i}" for i in range(2_000)], captured_at=1.0)
-    current = planted(500, rng, drift=False).assign(request_id=[f"s{i}" for i in range(500)], captured_at=2.0)
+    reference = planted(2_000, rng, drift=False).assign(request_id=[f"r{i}" for i in range(2_000)], served_at=1.0)
+    current = planted(500, rng, drift=False).assign(request_id=[f"s{i}" for i in range(500)], served_at=2.0)
     profile = build_profile(reference)
-    assert "request_id" not in profile.columns and "captured_at" not in profile.columns
+    assert "request_id" not in profile.columns and "served_at" not in profile.columns
     report = compare(profile, current)
     assert {c.column for c in report.columns} == {"mean", "spread", "shares", "control"}
 
