@@ -117,7 +117,8 @@ class StoreCollector(Collector):
             ok = bool(check and check[0].value >= 1.0)
             if check:
                 artifact.add_metric([model], float(ok))
-            from_memory = version is not None and bool(check) and not ok and registry.cached(version)
+            # The registry's own answer, as status and /readyz give it: the loaded copy serves, the file fails now.
+            from_memory = version is not None and registry.in_memory_only(model, version.number)
             cached.add_metric([model], float(from_memory))
         yield from (champion, performance, drift, artifact, cached)
 
