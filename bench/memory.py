@@ -80,7 +80,7 @@ def run(retrains: int, trees: int, peer: str) -> list[float]:
             now=clock.now(),
             params=TrainParams(n_estimators=trees, n_jobs=1),
         )
-        capture = Capture(settings.landing)
+        capture = Capture(settings.landing, lambda: heald.store)
         server = ApiServer(create_app(lambda: heald, capture, Metrics(heald.store, heald.registry)), "127.0.0.1", 0)
         port = server.start()
         record = heald.store.get_model("m")

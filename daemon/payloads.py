@@ -14,7 +14,9 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from pipeline.numbers import is_word
+import numpy as np
+
+from pipeline.numbers import is_word, parse_numbers
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -118,7 +120,12 @@ def value_problem(value: Any, kind: str | None) -> str:
         return "is infinite"
     if kind == "numeric" and isinstance(value, str) and (is_word(value) or not value.strip()):
         return f"= {value[:40]!r} is text, but the model takes a number"
-    if kind == "numeric" and isinstance(value, str) and not math.isfinite(float(value)):
+    # Numbers written as the training file wrote them ("27%", "$1,200") are read the same way here.
+    if (
+        kind == "numeric"
+        and isinstance(value, str)
+        and not math.isfinite(parse_numbers(np.array([value], dtype=object))[0])
+    ):
         return f"= {value!r} is not a finite number"
     return ""
 

@@ -29,7 +29,7 @@ def main(out: Path = ROOT / "docs" / "img") -> None:
         healctl = Path(sys.executable).parent / "healctl"
         subprocess.run([str(healctl), "demo", "--json", "--state-dir", str(state)], check=True, capture_output=True)
         heald = build(configuration.load(state / "heald.toml"), pool="inline")
-        capture, metrics = Capture(heald.settings.landing), Metrics(heald.store, heald.registry)
+        capture, metrics = Capture(heald.settings.landing, lambda: heald.store), Metrics(heald.store, heald.registry)
         server = ApiServer(create_app(lambda: heald, capture, metrics), "127.0.0.1", 0)
         port = server.start()
         try:

@@ -99,7 +99,7 @@ def test_a_damaged_champion_is_a_clear_503_and_the_sensor_reports_it(
     bad = damage(first, version, how, rehash)
     heald = build(first.settings, clock=ManualClock(), pool="inline")  # a restart: nothing cached
     try:
-        capture = Capture(heald.settings.landing)
+        capture = Capture(heald.settings.landing, lambda: heald.store)
         server = ApiServer(create_app(lambda: heald, capture, Metrics(heald.store, heald.registry)), "127.0.0.1", 0)
         base = f"http://127.0.0.1:{server.start()}"
         try:

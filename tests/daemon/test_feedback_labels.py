@@ -35,7 +35,7 @@ def api(heald: Heald, clock: ManualClock) -> Iterator[tuple[httpx.Client, Captur
         params=TrainParams(n_estimators=10),
     )
     object.__setattr__(heald, "settings", heald.settings.model_copy(update={"api_token": TOKEN}))
-    capture = Capture(heald.settings.landing)
+    capture = Capture(heald.settings.landing, lambda: heald.store)
     server = ApiServer(create_app(lambda: heald, capture, Metrics(heald.store, heald.registry)), "127.0.0.1", 0)
     port = server.start()
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -51,7 +51,7 @@ def served_ids(client: httpx.Client, n: int) -> list[str]:
 
 @pytest.mark.parametrize(
     ("bad", "named"),
-    [(42, "42"), ("maybe", "'maybe'"), (None, "empty"), (1.5, "1.5"), ([1], "not a single value")],
+    [(42, "42"), ("maybe", "'maybe'"), (None, "empty"), (1.5, "1.5"), ([1], "not one value")],
 )
 def test_bad_labels_get_422_and_nothing_is_stored(
     api: tuple[httpx.Client, Capture], heald: Heald, clock: ManualClock, bad: object, named: str
