@@ -121,7 +121,8 @@ def test_exit_statuses_tell_failures_apart(tmp_path: Path, config_file: Path) ->
     assert run(healctl, "models", "ghost", "--config", config).returncode == ExitCode.NOT_FOUND
     assert run(healctl, "incidents", "42", "--config", config).returncode == ExitCode.NOT_FOUND
     dead = {"HEALD_DATABASE_URL": "postgresql+psycopg://heald@127.0.0.1:1/heald"}
-    assert run(healctl, "status", "--config", config, env=dead).returncode == ExitCode.FAILURE
+    # A store that cannot be opened is a start-up failure: status 2, like every start-up failure (issue 10).
+    assert run(healctl, "status", "--config", config, env=dead).returncode == ExitCode.USAGE
 
 
 @pytest.fixture
