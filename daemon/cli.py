@@ -31,7 +31,7 @@ from daemon.exit_codes import exit_code
 from daemon.onboard import create, detect_task, run_config, runner
 from daemon.output import Sheet, number, rounded, show
 from daemon.progress import StageProgress
-from knowledge.errors import ActionError, ConfigError, HealdError
+from knowledge.errors import ActionError, ConfigError, HealdError, NotFoundError
 from knowledge.values import Action, ActionKind, ActionState, Alias, SymptomKind, Task
 from pipeline.drift import DriftSettings, compare
 from pipeline.errors import DataError, PipelineError
@@ -485,7 +485,9 @@ def map_column(
             out.print(f"{model}: mapping {new} -> {removed.old} removed; rows carrying {new!r} are degraded again")
             return
         if old not in record.features:
-            raise HealdError(f"model {model!r} has no feature column {old!r} (its features: {list(record.features)})")
+            raise NotFoundError(
+                f"model {model!r} has no feature column {old!r} (its features: {list(record.features)})"
+            )
         if new in record.features:
             raise HealdError(f"{new!r} is already a feature column of model {model!r}; it cannot stand for {old!r}")
         heald.store.add_mapping(model=model, new=new, old=old, at=now, actor="healctl", reason=reason)

@@ -110,7 +110,7 @@ def test_map_refuses_a_column_the_model_does_not_have(
             main(["map", MODEL, "--from", "x", "--to", "nope", "--config", str(path)])
         finally:
             structlog.reset_defaults()
-    assert exited.value.code == 2 and "no feature column 'nope'" in capsys.readouterr().err
+    assert exited.value.code == 3 and "no feature column 'nope'" in capsys.readouterr().err  # not found
     assert watched.store.column_mappings(MODEL) == {}
 
 
