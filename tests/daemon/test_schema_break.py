@@ -102,7 +102,7 @@ def test_map_is_journaled_and_reversible(watched: Heald, champion: Version, tmp_
 def test_map_refuses_a_column_the_model_does_not_have(
     watched: Heald, champion: Version, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Mapping onto a column that is not a feature fails with exit 2 and a message naming it; nothing is stored."""
+    """Mapping onto a column that is not a feature fails as not found (exit 3), naming it; nothing is stored."""
     path = tmp_path / "operator.toml"
     configuration.write(path, configuration.with_model(watched.settings, watched.settings.models[0]))
     with pytest.raises(SystemExit) as exited:
