@@ -106,10 +106,6 @@ class ModelRegistry:
                 del self._cache[old]
             self._cache[key] = estimator
 
-    def cached(self, version: Version) -> bool:
-        """Whether this process holds ``version`` loaded in memory (it keeps serving it if the file breaks)."""
-        return (version.model, version.number, version.sha256) in self._cache
-
     def verify(self, version: Version) -> None:
         """Raise ``ArtifactError`` unless the file exists and matches its sha256 right now."""
         self.artifacts.read_verified(version.artifact, version.sha256)
