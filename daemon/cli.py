@@ -327,6 +327,29 @@ def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> N
 
 
 @app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would go; remove nothing")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply the retention policy now ([retention]): fold old observations hourly, drop expired history and batches."""
+    from daemon.compose import retention_policy  # only this command collects garbage
+    from knowledge.retention import collect_garbage
+
+    with _heald(config) as heald:
+        done = collect_garbage(heald.store, retention_policy(heald.settings), heald.clock.now(), dry_run=dry_run)
+    if as_json:
+        _print_json(done.as_json())
+        return
+    verb = "would remove" if dry_run else "removed"
+    table = Sheet(title=f"healctl gc: {verb}", columns=("kind", "rows"))
+    for kind, rows in done.rows.items():
+        table.add(kind, str(rows))
+    show(out, table)
+    out.print(f"files {verb}: {done.files} ({done.bytes} bytes)", highlight=False)
+
+
+@app.command()
 def report(
     model: str,
     out_file: Annotated[Path, typer.Option("--out", help="the HTML file to write")] = Path("report.html"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,7 @@ from daemon.planner import Planner, PlannerSettings
 from knowledge.artifacts import ArtifactStore
 from knowledge.clock import Clock, SystemClock
 from knowledge.registry import ModelRegistry
+from knowledge.retention import RetentionPolicy
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import ActionKind, ModelRecord, Observation, Task
 from pipeline.runner import RetryPolicy
@@ -80,6 +82,18 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 def open_store(settings: Settings) -> tuple[SqlKnowledgeStore, ModelRegistry]:
     store = SqlKnowledgeStore.open(settings.database)
     return store, ModelRegistry(store, ArtifactStore(settings.artifacts))
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """What ``healctl gc`` and the daemon's daily collection keep (``[retention]``)."""
+    r = settings.retention
+    return RetentionPolicy(
+        raw_days=r.raw_days,
+        horizon_days=r.horizon_days,
+        batch_days=r.batch_days,
+        quarantine_days=r.quarantine_days,
+        keep_labelled_rows=settings.policy.min_retrain_rows,
+    )
 
 
 def act_settings(settings: Settings, name: str) -> ActSettings:
@@ -203,6 +217,9 @@ def build(
         healthy=healthy,
         stable_after=policy.stable_after,
         lease=Leadership(store, clock, holder=holder or default_holder(), ttl_seconds=lease_ttl(settings.tick_seconds)),
+        concurrency=settings.tick_threads or len(os.sched_getaffinity(0)),
+        retention=retention_policy(settings),
+        gc_every=timedelta(hours=settings.retention.gc_every_hours) if settings.retention.gc_every_hours else None,
     )
     return Heald(settings=settings, store=store, registry=registry, loop=Loop(parts), clock=clock)
 

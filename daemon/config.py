@@ -110,6 +110,24 @@ class Monitor(Strict):
     anomaly_tolerance: float = Field(0.05, ge=0, description="how far under the healthy scores is anomalous")
 
 
+class Retention(Strict):
+    """How long history is kept (the ``[retention]`` table); ``healctl gc`` and the daemon's daily run apply it."""
+
+    raw_days: float = Field(7, gt=0, description="observations kept raw; older ones become hourly min/mean/max/count")
+    horizon_days: float = Field(400, gt=0, description="hourly rollups older than this are dropped")
+    batch_days: float = Field(
+        30, ge=0, description="archived batches older than this go unless a kept version needs them; 0 keeps all"
+    )
+    quarantine_days: float = Field(0, ge=0, description="quarantined files are evidence: 0 keeps them forever")
+    gc_every_hours: float = Field(24, ge=0, description="how often the leader collects garbage; 0: only `healctl gc`")
+
+    @model_validator(mode="after")
+    def _raw_within_horizon(self) -> Retention:
+        if self.raw_days > self.horizon_days:
+            raise ValueError(f"raw_days ({self.raw_days}) must not exceed horizon_days ({self.horizon_days})")
+        return self
+
+
 class ModelSettings(Strict):
     """A model under management."""
 
@@ -157,6 +175,7 @@ class Settings(Strict):
     drift_min_effect: float = Field(KS_FLOOR, ge=0, le=1, description="smallest KS statistic that counts as drift")
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
+    tick_threads: int = Field(0, ge=0, le=256, description="models sensed and analyzed at once; 0: one per core")
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     executor: Literal["inline", "threads", "dask"] = "threads"
@@ -164,6 +183,7 @@ class Settings(Strict):
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()
     monitor: Monitor = Monitor()
+    retention: Retention = Retention()
     models: list[ModelSettings] = Field(default_factory=list)
     source: str = Field("<defaults>", exclude=True)
     ignored_env: tuple[str, ...] = Field((), exclude=True, description="unknown HEALD_* variables, warned about")

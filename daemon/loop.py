@@ -11,6 +11,12 @@ is recorded (a ``tick_failed`` observation and log event) and the tick goes on w
 Execution is journal-first: an action is written as ``planned`` and committed before it is handed to the
 worker pool, and finished actions are collected on the next tick (at once with the inline pool).
 
+Models are sensed and analyzed concurrently, on up to ``concurrency`` threads (scikit-learn and numpy release
+the GIL; SQLite serializes the writes behind its busy timeout): that is where a tick spends its CPU. Then the
+incidents are updated and plans made one model at a time, in name order, so the decisions, their order and the
+global budgets are the same whatever the threads did. Once a day (``gc_every``) the leader collects garbage
+under its epoch, so the store stays small (``knowledge.retention``).
+
 Only the lease holder acts. Each tick renews the lease; when this daemon has just acquired it (at start,
 or taking over from a dead or frozen holder), ``reconcile()`` first settles the actions of earlier epochs
 left ``planned`` or ``running``, by looking at the world, never by re-running them. Every write that acts
@@ -19,14 +25,16 @@ carries the epoch; when the store refuses it as stale (``StaleEpochError``) the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from actuators.base import ActContext, ActSettings, Actuator
 from actuators.pool import Finished, WorkerPool
 from actuators.runs import interrupted
-from daemon.analyzer import Analyzer
+from daemon.analyzer import Analyzer, Verdicts
 from daemon.incidents import IncidentTracker
 from daemon.logs import get
 from daemon.planner import Plan, Planner
@@ -34,6 +42,7 @@ from daemon.rules import HOST
 from knowledge.clock import Clock
 from knowledge.errors import StaleEpochError, StoreError
 from knowledge.registry import ModelRegistry
+from knowledge.retention import RetentionPolicy, collect_garbage
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import (
     Action,
@@ -89,6 +98,18 @@ class LoopParts:
     # Takes or renews the actor lease: the epoch held, or None while another daemon holds it. Without a
     # lease (a single embedded daemon, the tests) the loop always acts, unfenced.
     lease: Callable[[], int | None] | None = None
+    concurrency: int = 1  # threads that sense and analyze models at once (1: one after the other)
+    retention: RetentionPolicy | None = None  # None: the loop never collects garbage (``healctl gc`` still can)
+    gc_every: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sensed:
+    """One model's Monitor and Analyze phase of a tick (run on a worker thread): what it stored and concluded."""
+
+    observations: int
+    batches: int
+    verdicts: Verdicts
 
 
 class Loop:
@@ -100,6 +121,7 @@ class Loop:
         self._host_planned: datetime | None = None  # host incidents are planned once per tick
         self.epoch: int | None = None  # the lease epoch this tick acts under (None: no lease, unfenced)
         self._settled: object = _NOTHING  # the epoch whose predecessors' actions were settled
+        self._collected: datetime | None = None  # when this daemon last collected garbage (None: not yet)
 
     # -- the tick -----------------------------------------------------------------------------------
 
@@ -108,17 +130,60 @@ class Loop:
         report = TickReport(at=now)
         report.finished += self.collect(now)
         acting = self._lead() and not self.stopping
-        for model in self.p.store.list_models():
+        models = self.p.store.list_models()
+        for model, sensed in zip(models, self._sense_all(models, now), strict=True):
             try:
-                self._tick_model(model, now, report, acting)
+                if isinstance(sensed, Exception):
+                    raise sensed
+                self._settle_model(model, sensed, now, report, acting)
             except StaleEpochError as exc:  # another daemon took over mid-tick: its writes win, ours stop
                 log.warning("leadership_fenced", model=model.name, epoch=self.epoch, error=str(exc))
                 acting = False
             except Exception as exc:  # isolation: one model's failure never stops the loop for the others
                 self._model_failed(model, now, report, exc)
         report.finished += self.collect(now)
+        if acting and self._gc_due(now):
+            self.collect_garbage(now)
         log.debug("tick_completed", observations=report.observations, started=len(report.started))
         return report
+
+    def _sense_all(self, models: list[ModelRecord], now: datetime) -> list[Sensed | Exception]:
+        """Every model's Monitor and Analyze phase, on up to ``concurrency`` threads; a failure is returned."""
+
+        def one(model: ModelRecord) -> Sensed | Exception:
+            try:
+                return self._sense_model(model, now)
+            except Exception as exc:  # recorded by the caller, in model order, like any model's failure
+                return exc
+
+        threads = min(self.p.concurrency, len(models))
+        if threads <= 1:
+            return [one(m) for m in models]
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heald-tick") as workers:
+            return list(workers.map(one, models))
+
+    # -- retention ----------------------------------------------------------------------------------
+
+    def _gc_due(self, now: datetime) -> bool:
+        if self.p.retention is None or not self.p.gc_every:
+            return False
+        return self._collected is None or now - self._collected >= self.p.gc_every
+
+    def collect_garbage(self, now: datetime) -> None:
+        """Apply the retention policy under this leader's epoch and log what went (``gc_completed``)."""
+        assert self.p.retention is not None
+        self._collected = now  # a failed run waits for the next day too: it must not slow every tick
+        started = time.perf_counter()
+        try:
+            report = collect_garbage(self.p.store, self.p.retention, now, epoch=self.epoch)
+        except StaleEpochError as exc:  # the new leader collects; this one stops acting
+            log.warning("leadership_fenced", epoch=self.epoch, error=str(exc))
+            return
+        except Exception as exc:  # housekeeping never stops the loop; the next day tries again
+            log.error("gc_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+            return
+        seconds = round(time.perf_counter() - started, 3)
+        log.info("gc_completed", rows=report.rows, files=report.files, bytes=report.bytes, seconds=seconds)
 
     def _lead(self) -> bool:
         """Renew the lease; on acquiring it, settle what earlier holders left unfinished, then act."""
@@ -150,7 +215,8 @@ class Loop:
         except Exception:  # the store itself may be what failed (a full disk): the log line must do
             log.exception("tick_failure_unrecorded", model=model.name)
 
-    def _tick_model(self, model: ModelRecord, now: datetime, report: TickReport, acting: bool) -> None:
+    def _sense_model(self, model: ModelRecord, now: datetime) -> Sensed:
+        """Monitor and Analyze for one model: intake, every sensor, the readings stored, the analyzer's verdicts."""
         intake = self.p.intake.collect(model, self.p.store, now)
         for event in intake.events:
             getattr(log, event.level.value)(event.name, **event.fields)
@@ -161,10 +227,16 @@ class Loop:
         for sensor in self.p.sensors:
             observations += self._sense(sensor, ctx)
         self.p.store.add_observations(observations)
-        report.observations += len(observations)
-        report.batches += len(intake.batches)
         verdicts = self.p.analyzer.analyze(model, observations, now)
-        changes = self.p.tracker.apply(model, verdicts, now)
+        return Sensed(observations=len(observations), batches=len(intake.batches), verdicts=verdicts)
+
+    def _settle_model(
+        self, model: ModelRecord, sensed: Sensed, now: datetime, report: TickReport, acting: bool
+    ) -> None:
+        """Update the model's incidents from its verdicts and, when this daemon acts, plan and execute."""
+        report.observations += sensed.observations
+        report.batches += sensed.batches
+        changes = self.p.tracker.apply(model, sensed.verdicts, now)
         report.opened += [i.id for i in changes.opened]
         report.resolved += [i.id for i in changes.resolved]
         if acting:

@@ -13,6 +13,7 @@ for tests) returns what it was given, so no test depends on how loaded the machi
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,6 +87,7 @@ class HostSensor:
         self.limits = limits or HostLimits()
         self.gauge = gauge or PsutilGauge(disk)
         self._last: tuple[datetime, dict[str, float]] | None = None
+        self._lock = threading.Lock()  # models are sensed on several threads; the host is read once a tick
 
     def sense(self, ctx: SenseContext) -> list[Observation]:
         readings = self._reading(ctx.now)
@@ -104,9 +106,10 @@ class HostSensor:
         ]
 
     def _reading(self, now: datetime) -> dict[str, float]:
-        if self._last is None or self._last[0] != now:
-            self._last = (now, dict(self.gauge.read()))
-        return self._last[1]
+        with self._lock:
+            if self._last is None or self._last[0] != now:
+                self._last = (now, dict(self.gauge.read()))
+            return self._last[1]
 
 
 def _existing(path: Path) -> Path:

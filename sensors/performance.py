@@ -82,8 +82,10 @@ class PerformanceSensor:
     """Reports ``performance``, ``performance_window`` and (classifiers) ``accuracy_estimate``."""
 
     def __init__(self) -> None:
-        self._windows: dict[tuple[str, int], RollingWindow] = {}
-        self._pooled: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+        # Keyed by model alone (with the champion's version beside it): the loop senses models on several
+        # threads at once, and each thread then only ever touches its own model's entry.
+        self._windows: dict[str, tuple[int, RollingWindow]] = {}
+        self._pooled: dict[str, tuple[int, list[tuple[np.ndarray, np.ndarray]]]] = {}
 
     def sense(self, ctx: SenseContext) -> list[Observation]:
         champion = ctx.champion
@@ -122,12 +124,11 @@ class PerformanceSensor:
         self, ctx: SenseContext, version: int, actual: np.ndarray, predicted: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """This tick's labelled rows with those pooled before, once they reach the minimum; else None."""
-        key = (ctx.model.name, version)
-        pool = [chunk for chunk in self._pooled.pop(key, [])] + [(actual, predicted)]
+        held_version, held = self._pooled.pop(ctx.model.name, (version, []))
+        # A new champion starts a new pool: rows it did not predict say nothing about it.
+        pool = (held if held_version == version else []) + [(actual, predicted)]
         if sum(len(a) for a, _ in pool) < ctx.settings.performance_min_rows:
-            # A new champion starts a new pool: rows it did not predict say nothing about it.
-            self._pooled = {k: p for k, p in self._pooled.items() if k[0] != ctx.model.name}
-            self._pooled[key] = pool
+            self._pooled[ctx.model.name] = (version, pool)
             return None
         return np.concatenate([a for a, _ in pool]), np.concatenate([p for _, p in pool])
 
@@ -136,12 +137,12 @@ class PerformanceSensor:
     ) -> list[Observation]:
         name = primary_metric(task)
         scores = metrics(actual, predicted, task)
-        key = (ctx.model.name, version)
-        if key not in self._windows:
+        held = self._windows.get(ctx.model.name)
+        if held is None or held[0] != version:
             # A new champion starts a new window; the old one's rows say nothing about it.
-            self._windows = {k: w for k, w in self._windows.items() if k[0] != ctx.model.name}
-            self._windows[key] = RollingWindow(ctx.settings.performance_window_rows)
-        window = self._windows[key]
+            held = (version, RollingWindow(ctx.settings.performance_window_rows))
+            self._windows[ctx.model.name] = held
+        window = held[1]
         window.add(actual, predicted)
         rolled = metrics(*window.arrays(), task)
         if task == "regression":

@@ -94,6 +94,26 @@ observations = Table(
     Column("value", Float, nullable=False),
     Column("evidence", JSON, nullable=False),
     Index("ix_observations_model_metric_at", "model", "metric", "at"),
+    # Reads of every metric of a model (the anomaly watch's history) and retention's per-model sweeps.
+    Index("ix_observations_model_at", "model", "at"),
+)
+
+# Observations older than ``retention.raw_days``, folded into one row per hour, model, source and metric
+# (min/mean/max/count), until ``retention.horizon_days`` drops them; series readers join them to the raw rows.
+observation_rollups = Table(
+    "observation_rollups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hour", UTC_TS, nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("metric", String(128), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Index("ix_observation_rollups_model_metric_hour", "model", "metric", "hour"),
+    Index("ix_observation_rollups_hour", "hour"),
 )
 
 incidents = Table(

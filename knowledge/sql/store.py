@@ -250,8 +250,13 @@ class SqlKnowledgeStore:
         metric: str | None = None,
         since: datetime | None = None,
         limit: int = 1000,
+        rollups: bool = False,
     ) -> list[Observation]:
-        """The newest observations of a model, oldest first."""
+        """The newest observations of a model, oldest first.
+
+        With ``rollups``, a series that reaches past the raw window goes on with the hourly aggregates that
+        retention left (``evidence["aggregate"] == "hour"``, value the mean, with count, min and max): for the
+        readers that draw history. The loop's decisions read raw readings only."""
         q = select(t.observations).where(t.observations.c.model == model)
         if metric is not None:
             q = q.where(t.observations.c.metric == metric)
@@ -262,7 +267,96 @@ class SqlKnowledgeStore:
         q = q.order_by(t.observations.c.at.desc(), t.observations.c.id.desc()).limit(limit)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
-        return [_from_row(Observation, r) for r in reversed(rows)]
+        found = [_from_row(Observation, r) for r in reversed(rows)]
+        if rollups and len(found) < limit:
+            # Series beyond the raw window continue as hourly aggregates, all older than the oldest raw row.
+            before = found[0].at if found else None
+            found = self._rollups(model, metric, since, before, limit - len(found)) + found
+        return found
+
+    def _rollups(
+        self, model: str, metric: str | None, since: datetime | None, before: datetime | None, limit: int
+    ) -> list[Observation]:
+        """The newest hourly aggregates of a model (older than ``before``) as observations: value is the mean."""
+        r = t.observation_rollups
+        q = select(r).where(r.c.model == model)
+        if metric is not None:
+            q = q.where(r.c.metric == metric)
+        if since is not None:
+            q = q.where(r.c.hour >= since)
+        if before is not None:
+            q = q.where(r.c.hour < before)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(r.c.hour.desc(), r.c.id.desc()).limit(limit)).all()
+        return [
+            Observation(
+                at=row.hour,
+                model=row.model,
+                source=row.source,
+                metric=row.metric,
+                value=float(row.mean),
+                evidence={"aggregate": "hour", "count": row.count, "min": row.min, "max": row.max},
+            )
+            for row in reversed(rows)
+        ]
+
+    # -- retention: raw observations folded into hourly rollups, then dropped past the horizon -------
+
+    def rollup_observations(
+        self, model: str, *, before: datetime, dry_run: bool = False, epoch: int | None = None
+    ) -> int:
+        """Fold a model's raw observations older than ``before`` (floored to the hour) into hourly rollups.
+
+        One transaction: the rollups are written and the raw rows deleted together. Returns the raw rows folded
+        (or, with ``dry_run``, that would be). Flooring keeps each hour folded once, whole."""
+        o = t.observations
+        before = before.replace(minute=0, second=0, microsecond=0)
+        old = and_(o.c.model == model, o.c.at < before)
+        with self.engine.begin() as c:
+            if dry_run:
+                return int(c.execute(select(func.count()).where(old)).scalar() or 0)
+            hour = _hour(o.c.at, c.dialect.name)
+            grouped = (
+                select(
+                    hour,
+                    o.c.model,
+                    o.c.source,
+                    o.c.metric,
+                    func.count(),
+                    func.min(o.c.value),
+                    func.avg(o.c.value),
+                    func.max(o.c.value),
+                )
+                .where(old)
+                .group_by(hour, o.c.model, o.c.source, o.c.metric)
+            )
+            names = ["hour", "model", "source", "metric", "count", "min", "mean", "max"]
+            c.execute(insert(t.observation_rollups).from_select(names, grouped))
+            folded = int(c.execute(o.delete().where(old)).rowcount or 0)
+            _fence(c, epoch, f"fold the observations of {model!r} older than {before:%Y-%m-%d %H:%M}")
+        return folded
+
+    def drop_history(self, *, before: datetime, dry_run: bool = False, epoch: int | None = None) -> dict[str, int]:
+        """Delete hourly rollups (and any raw observations) older than ``before``, the retention horizon."""
+        o, r = t.observations, t.observation_rollups
+        targets = {"observations": (o, o.c.at < before), "observation_rollups": (r, r.c.hour < before)}
+        dropped = {}
+        with self.engine.begin() as c:
+            for name, (table, old) in targets.items():
+                if dry_run:
+                    dropped[name] = int(c.execute(select(func.count()).select_from(table).where(old)).scalar() or 0)
+                else:
+                    dropped[name] = int(c.execute(table.delete().where(old)).rowcount or 0)
+            _fence(c, epoch, f"drop history older than {before:%Y-%m-%d}")
+        return dropped
+
+    def history_size(self, model: str) -> dict[str, int]:
+        """How many raw observation rows and hourly rollup rows a model holds."""
+        o, r = t.observations, t.observation_rollups
+        with self.engine.connect() as c:
+            raw = c.execute(select(func.count()).select_from(o).where(o.c.model == model)).scalar()
+            folded = c.execute(select(func.count()).select_from(r).where(r.c.model == model)).scalar()
+        return {"observations": int(raw or 0), "observation_rollups": int(folded or 0)}
 
     def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:
         with self.engine.begin() as c:
@@ -559,6 +653,24 @@ class SqlKnowledgeStore:
             rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
         return [_from_row(Batch, r) for r in reversed(rows)]
 
+    def batches_before(self, model: str, *, before: datetime, status: str, limit: int = 10_000) -> list[Batch]:
+        """The oldest batches of a model with ``status`` received before ``before``, oldest first (for retention)."""
+        b = t.batches
+        q = select(b).where(b.c.model == model, b.c.status == status, b.c.received_at < before)
+        with self.engine.connect() as c:
+            rows = c.execute(q.order_by(b.c.received_at, b.c.id).limit(limit)).all()
+        return [_from_row(Batch, r) for r in rows]
+
+    def delete_batches(self, ids: Sequence[int], *, epoch: int | None = None) -> int:
+        """Forget batch rows (retention removes their files after this commits, so no row names a missing file)."""
+        deleted = 0
+        with self.engine.begin() as c:
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = list(ids[start : start + IN_CHUNK])
+                deleted += int(c.execute(t.batches.delete().where(t.batches.c.id.in_(chunk))).rowcount or 0)
+            _fence(c, epoch, f"delete {len(ids)} expired batch rows")
+        return deleted
+
     # -- served rows: the id -> row mapping that late labels join ----------------------------------
 
     def add_served_rows(self, rows: Sequence[ServedRow]) -> None:
@@ -833,6 +945,13 @@ def _fence(c: Connection, epoch: int | None, what: str) -> None:
         current = c.execute(select(lease.epoch, lease.holder).where(lease.name == ACTOR_LEASE)).first()
         now = f"epoch {current.epoch} held by {current.holder!r}" if current else "no holder"
         raise StaleEpochError(f"refused to {what}: lease epoch {epoch} is stale ({ACTOR_LEASE!r} lease is at {now})")
+
+
+def _hour(column: Any, dialect: str) -> Any:
+    """The hour a timestamp falls in, computed by the database (SQLite keeps UTC text; PostgreSQL a timestamptz)."""
+    if dialect == "sqlite":
+        return func.substr(column, 1, 13).concat(":00:00.000000")
+    return func.date_trunc("hour", column, "UTC")
 
 
 def _disk_full(exc: OperationalError) -> bool:

@@ -1,0 +1,44 @@
+"""observation rollups (downsampled history) and the indexes retention and the tick read by
+
+Revision ID: 0008
+Revises: 0005
+Create Date: 2026-11-29 19:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+import knowledge.sql.types
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "observation_rollups",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("hour", knowledge.sql.types.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("metric", sa.String(length=128), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("min", sa.Float(), nullable=False),
+        sa.Column("mean", sa.Float(), nullable=False),
+        sa.Column("max", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_observation_rollups_model_metric_hour", "observation_rollups", ["model", "metric", "hour"], unique=False
+    )
+    op.create_index("ix_observation_rollups_hour", "observation_rollups", ["hour"], unique=False)
+    op.create_index("ix_observations_model_at", "observations", ["model", "at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_observations_model_at", table_name="observations")
+    op.drop_index("ix_observation_rollups_hour", table_name="observation_rollups")
+    op.drop_index("ix_observation_rollups_model_metric_hour", table_name="observation_rollups")
+    op.drop_table("observation_rollups")
