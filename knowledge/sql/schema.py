@@ -132,6 +132,7 @@ incidents = Table(
     Column("clear_ticks", Integer, nullable=False, default=0),
     Column("acked_by", String(128), nullable=True),
     Index("ix_incidents_model_kind_status", "model", "kind", "status"),
+    Index("ix_incidents_model_status", "model", "status"),  # each tick's active incidents of a model
 )
 
 symptoms = Table(
@@ -169,6 +170,10 @@ actions = Table(
     Column("outcome", String(32), nullable=True),
     Column("epoch", Integer, nullable=True),  # lease epoch of the daemon that planned it; NULL: an operator
     Index("ix_actions_model_state", "model", "state"),
+    # The newest actions of a model (ORDER BY id DESC), of an incident, and of the last hour (the global budget).
+    Index("ix_actions_model_id", "model", "id"),
+    Index("ix_actions_incident", "incident_id"),
+    Index("ix_actions_planned_at", "planned_at"),
 )
 
 action_events = Table(
@@ -194,6 +199,7 @@ decisions = Table(
     Column("candidates", JSON, nullable=False),
     Column("action_id", Integer, ForeignKey("actions.id"), nullable=True),
     Column("decided_by", String(64), nullable=False, server_default=""),
+    Index("ix_decisions_incident", "incident_id"),  # each plan reads its incident's last decision
 )
 
 batches = Table(
@@ -256,6 +262,7 @@ controls = Table(
     Column("actor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("created_at", UTC_TS, nullable=False),
+    Index("ix_controls_model_kind", "model", "kind"),  # silences and pauses are checked every tick
 )
 
 leases = Table(
