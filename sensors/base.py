@@ -93,8 +93,22 @@ class SenseContext:
     def scored(self, *, labelled: bool | None = None) -> Scored:
         """The champion's predictions (and class probabilities) on this tick's rows (as ``rows``), made once."""
         if labelled not in self._scored:
-            self._scored[labelled] = self._score(self.rows(labelled=labelled))
+            # Most ticks' batches are all labelled: then "labelled rows" and "incoming rows" are the same rows,
+            # scored once (predicting is most of a model's tick).
+            chosen = self._chosen(labelled)
+            same = [s for key, s in self._scored.items() if self._chosen(key) == chosen]
+            self._scored[labelled] = same[0] if same else self._score(self.rows(labelled=labelled))
         return self._scored[labelled]
+
+    def _chosen(self, labelled: bool | None) -> list[int]:
+        """The ids of the batches whose rows ``rows(labelled=...)`` concatenates, in order."""
+        return [b.batch.id for b in self.batches if self._selected(b, labelled)]
+
+    @staticmethod
+    def _selected(loaded: LoadedBatch, labelled: bool | None) -> bool:
+        if labelled is None:
+            return loaded.batch.source != "feedback"
+        return loaded.batch.labelled == labelled
 
     def _score(self, rows: pd.DataFrame) -> Scored:
         champion = self.champion
@@ -123,12 +137,7 @@ class SenseContext:
         Feedback batches repeat rows already served (now with labels): they count as labelled rows but
         not again as incoming data.
         """
-        frames = [
-            b.frame
-            for b in self.batches
-            if (labelled is None and b.batch.source != "feedback")
-            or (labelled is not None and b.batch.labelled == labelled)
-        ]
+        frames = [b.frame for b in self.batches if self._selected(b, labelled)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def observe(self, source: str, metric: str, value: float, /, **evidence: object) -> Observation:

@@ -1,0 +1,289 @@
+"""Scale benchmark: many models per tick, and a store that stays small and fast over simulated months.
+
+Part ``ticks``: 1, 10, 100 and 300 onboarded models, each with a fresh labelled batch every tick, ticked through
+the real loop (intake, every sensor, the analyzer with its anomaly watch, the planner) on SQLite. Each size runs
+side by side with models sensed one after the other (``tick_threads = 1``, the loop as it was) and on one thread
+per core (the default); reported: the tick's wall time and the process's CPU time (all threads), per model.
+
+Part ``store``: three models ticking every 60 s with a batch each, for two simulated months. Each simulated day's
+rows go in fast through the store's own insert paths (observations copied from a real tick's, one batch row per
+model and tick), then retention runs as the daemon does, once a day. At day 1, day 30 and day 60 the real loop
+ticks five times and every store query is timed; reported: rows per model (raw and hourly rollups), the
+database's bytes, and the slowest query of a tick (each statement's best of five, then the slowest statement).
+
+    .venv/bin/python bench/scale.py                  # both parts
+    .venv/bin/python bench/scale.py --part ticks --sizes 1,10,100,300
+    .venv/bin/python bench/scale.py --part store --days 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import event, insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from daemon.compose import Heald, build
+from daemon.config import ModelSettings, Monitor, Policy, Settings
+from daemon.onboard import onboard
+from knowledge.clock import ManualClock
+from knowledge.retention import collect_garbage
+from knowledge.sql import schema
+from knowledge.values import Observation
+from pipeline.train import TrainParams
+from sensors.host import FixedHostGauge
+
+CALM = {"cpu_percent": 5.0, "memory_percent": 30.0, "disk_percent": 30.0, "load_per_cpu": 0.1, "rss_mb": 200.0}
+TICK = timedelta(seconds=60)
+ROWS = 200  # rows in each model's batch per tick
+
+
+def rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    a, b = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    c = rng.choice(["red", "green", "blue"], n)
+    return pd.DataFrame({"a": a, "b": b, "c": c, "y": (a + b > 0).astype(int)})
+
+
+def settings(state: Path, names: list[str], threads: int) -> Settings:
+    return Settings(
+        state_dir=state,
+        n_estimators=20,
+        max_depth=8,
+        tick_seconds=60,
+        tick_threads=threads,
+        executor="inline",
+        policy=Policy(min_retrain_rows=10_000_000),  # no retrains: they run in the worker pool, not in a tick
+        monitor=Monitor(memory_percent=0, disk_percent=0, load_per_cpu=0, rss_mb=0),
+        models=[ModelSettings(name=n, target="y", task="classification", min_accuracy=0.8) for n in names],
+    )
+
+
+def wire(state: Path, names: list[str], threads: int, clock: ManualClock, store: Any = None) -> Heald:
+    heald = build(
+        settings(state, names, threads),
+        clock=clock,
+        pool="inline",
+        store=store,
+        holder="bench",
+        host_gauge=FixedHostGauge([CALM]),
+    )
+    # The benchmark runs the daily collection itself, between simulated days, so measured ticks time the tick.
+    heald.loop.p = replace(heald.loop.p, gc_every=None)
+    return heald
+
+
+def onboard_all(heald: Heald, names: list[str], clock: ManualClock) -> None:
+    rng = np.random.default_rng(0)
+    for name in names:
+        onboard(
+            heald.store,
+            heald.registry,
+            name=name,
+            frame=rows(600, rng),
+            target="y",
+            now=clock.now(),
+            params=TrainParams(n_estimators=20, max_depth=8, n_jobs=1),
+        )
+
+
+def feed(heald: Heald, names: list[str], rng: np.random.Generator, tag: str) -> None:
+    for name in names:
+        folder = heald.settings.landing / name
+        folder.mkdir(parents=True, exist_ok=True)
+        rows(ROWS, rng).to_csv(folder / f"{tag}.csv", index=False)
+
+
+def timed_tick(heald: Heald, clock: ManualClock) -> tuple[float, float]:
+    clock.advance(TICK)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = heald.loop.tick()
+    if report.failed:
+        raise SystemExit(f"tick failed for {report.failed}")
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
+    cores = len(os.sched_getaffinity(0))
+    results = []
+    for size in sizes:
+        tmp = Path(tempfile.mkdtemp(prefix="heald-scale-"))
+        clock = ManualClock()
+        names = [f"m{i:03d}" for i in range(size)]
+        base = wire(tmp / "state", names, 1, clock)
+        onboard_all(base, names, clock)
+        rng = np.random.default_rng(size)
+        looms = {1: base, cores: wire(tmp / "state", names, cores, clock, store=base.store)}
+        for heald in looms.values():  # warm-up: load every champion into the registry's cache
+            feed(heald, names, rng, f"warm{id(heald)}")
+            timed_tick(heald, clock)
+        measured: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        for i in range(ticks):  # alternate sequential and threaded ticks so load changes hit both alike
+            for threads, heald in looms.items():
+                feed(heald, names, rng, f"t{i}-{threads}")
+                measured[threads].append(timed_tick(heald, clock))
+        for threads, runs in measured.items():
+            wall = float(np.median([w for w, _ in runs]))
+            cpu = float(np.median([c for _, c in runs]))
+            results.append(
+                {
+                    "models": size,
+                    "threads": threads,
+                    "tick_wall_s": round(wall, 3),
+                    "tick_cpu_s": round(cpu, 3),
+                    "wall_ms_per_model": round(1000 * wall / size, 1),
+                    "cpu_ms_per_model": round(1000 * cpu / size, 1),
+                    "cores_used": round(cpu / wall, 2),
+                }
+            )
+            print(json.dumps(results[-1]), flush=True)
+        base.store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+class QueryClock:
+    """Times every statement the store runs while ``on``: per statement text, every duration."""
+
+    def __init__(self, heald: Heald) -> None:
+        self.on = False
+        self.times: dict[str, list[float]] = defaultdict(list)
+        engine = heald.store.engine
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, conn: Any, _c: Any, _s: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def _after(self, conn: Any, _c: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        if self.on and statement.lstrip().upper().startswith("SELECT"):
+            self.times[statement].append(time.perf_counter() - conn.info["bench_started"])
+
+
+def template(heald: Heald, name: str, at: datetime) -> list[Observation]:
+    """The observations one real tick with a batch wrote for a model: what each simulated tick repeats."""
+    return [o for o in heald.store.observations(name, limit=200) if o.at == at]
+
+
+def fill_day(heald: Heald, names: list[str], shapes: dict[str, list[Observation]], start: datetime) -> None:
+    """One simulated day of 60-s ticks for every model: its observations and one accepted batch row per tick."""
+    batch_rows = []
+    for name in names:
+        observations = []
+        for i in range(int(timedelta(days=1) / TICK)):
+            at = start + i * TICK
+            observations += [replace(o, at=at) for o in shapes[name]]
+            batch_rows.append(
+                {
+                    "model": name,
+                    "received_at": at,
+                    "source": "landing",
+                    "path": str(heald.settings.state_dir / "batches" / name / f"gone-{at:%Y%m%d%H%M}.csv"),
+                    "rows": ROWS,
+                    "labelled": True,
+                    "fingerprint": "f",
+                    "status": "accepted",
+                    "reason": "",
+                    "claim": f"sim/{at.isoformat()}",
+                }
+            )
+        heald.store.add_observations(observations)
+    with heald.store.engine.begin() as c:
+        c.execute(insert(schema.batches), batch_rows)
+
+
+def measure(heald: Heald, names: list[str], clock: ManualClock, queries: QueryClock, day: int) -> dict[str, Any]:
+    rng = np.random.default_rng(day)
+    queries.times.clear()
+    queries.on = True
+    walls = []
+    for i in range(5):
+        feed(heald, names, rng, f"d{day}-{i}")
+        walls.append(timed_tick(heald, clock)[0])
+    queries.on = False
+    best = {s: min(t) for s, t in queries.times.items()}
+    slowest = max(best, key=best.__getitem__)
+    if os.environ.get("BENCH_DEBUG"):
+        for s in sorted(best, key=best.__getitem__)[-3:]:
+            print(round(best[s] * 1000, 3), " ".join(s.split()), file=sys.stderr)
+    database = Path(str(heald.store.engine.url.database))
+    size = sum(p.stat().st_size for p in database.parent.glob(database.name + "*"))
+    history = heald.store.history_size(names[0])
+    with heald.store.engine.connect() as c:
+        batches = c.execute(schema.batches.select().where(schema.batches.c.model == names[0])).all()
+    return {
+        "day": day,
+        "raw_rows_model": history["observations"],
+        "rollup_rows_model": history["observation_rollups"],
+        "observation_rows_model": history["observations"] + history["observation_rollups"],
+        "batch_rows_model": len(batches),
+        "db_mb": round(size / 1e6, 1),
+        "slowest_query_ms": round(1000 * best[slowest], 3),
+        "slowest_query": " ".join(slowest.split())[:90],
+        "tick_store_ms": round(1000 * sum(best.values()), 2),
+        "tick_wall_s": round(float(np.median(walls)), 3),
+    }
+
+
+def part_store(days: int, models: int) -> list[dict[str, Any]]:
+    tmp = Path(tempfile.mkdtemp(prefix="heald-store-"))
+    clock = ManualClock()
+    names = [f"m{i}" for i in range(models)]
+    heald = wire(tmp / "state", names, len(os.sched_getaffinity(0)), clock)
+    onboard_all(heald, names, clock)
+    rng = np.random.default_rng(1)
+    feed(heald, names, rng, "first")
+    timed_tick(heald, clock)
+    shapes = {n: template(heald, n, clock.now()) for n in names}
+    policy = heald.loop.p.retention
+    assert policy is not None
+    queries = QueryClock(heald)
+    results = [measure(heald, names, clock, queries, 1)]
+    print(json.dumps(results[-1]), flush=True)
+    gc_seconds = []
+    for day in range(1, days + 1):
+        start = clock.now()
+        fill_day(heald, names, shapes, start)
+        clock.advance(timedelta(days=1))
+        began = time.perf_counter()
+        collect_garbage(heald.store, policy, clock.now())  # the daemon's daily run
+        gc_seconds.append(time.perf_counter() - began)
+        if day % 30 == 0 or day == days:
+            results.append({**measure(heald, names, clock, queries, day), "gc_s": round(max(gc_seconds), 2)})
+            print(json.dumps(results[-1]), flush=True)
+    heald.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["ticks", "store", "all"], default="all")
+    parser.add_argument("--sizes", default="1,10,100,300")
+    parser.add_argument("--ticks", type=int, default=2, help="measured ticks per size and mode")
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--store-models", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps({"uptime": os.getloadavg(), "cores": len(os.sched_getaffinity(0))}), flush=True)
+    if args.part in ("ticks", "all"):
+        part_ticks([int(s) for s in args.sizes.split(",")], args.ticks)
+    if args.part in ("store", "all"):
+        part_store(args.days, args.store_models)
+    print(json.dumps({"uptime": os.getloadavg()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
