@@ -139,11 +139,18 @@ def example_keys() -> dict[str, set[str]]:
 
 
 def test_example_config_documents_every_setting() -> None:
-    """Every key of the settings model (top level, [policy], [pipeline], [monitor], [[models]]) appears in
-    systemd/heald.example.toml, set or commented out, and the file names no key heald does not know."""
-    from daemon.config import ModelSettings, Monitor, PipelineSettings, Policy, Settings
+    """Every key of the settings model (top level, [policy], [pipeline], [monitor], [retention], [[models]]) appears
+    in systemd/heald.example.toml, set or commented out, and the file names no key heald does not know."""
+    from daemon.config import ModelSettings, Monitor, PipelineSettings, Policy, Retention, Settings
 
-    tables = {"": Settings, "policy": Policy, "pipeline": PipelineSettings, "monitor": Monitor, "models": ModelSettings}
+    tables = {
+        "": Settings,
+        "policy": Policy,
+        "pipeline": PipelineSettings,
+        "monitor": Monitor,
+        "retention": Retention,
+        "models": ModelSettings,
+    }
     shown = example_keys()
     for table, model in tables.items():
         expected = {name for name, f in model.model_fields.items() if not f.exclude} - set(tables)
