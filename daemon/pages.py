@@ -197,8 +197,9 @@ def _open_incidents(heald: Heald) -> str:
 def _model_body(heald: Heald, model: ModelRecord, *, links: bool) -> str:
     store = heald.store
     floor = threshold(heald, model)
-    readings = store.observations(model.name, metric=PERFORMANCE, limit=HISTORY)
-    estimates = store.observations(model.name, metric="accuracy_estimate", limit=HISTORY)
+    # Beyond the raw window (retention.raw_days) the chart goes on with the hourly means retention kept.
+    readings = store.observations(model.name, metric=PERFORMANCE, limit=HISTORY, rollups=True)
+    estimates = store.observations(model.name, metric="accuracy_estimate", limit=HISTORY, rollups=True)
     series = {metric_name(model): [charts.Point(at=o.at, value=o.value) for o in readings]}
     if estimates:
         series["estimate (unlabelled)"] = [charts.Point(at=o.at, value=o.value) for o in estimates]
