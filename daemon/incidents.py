@@ -7,7 +7,8 @@ action still running, the incident resolves and the action that preceded it is m
 A kind whose rule has host scope (``daemon.rules``) is kept under the host's name, not the model's: a busy
 machine is one incident however many models saw it, and it counts one reading per tick: the first model of
 the tick to report on a host kind speaks for the host, so a healthy host resolves after ``resolve_after``
-ticks whatever the number of models (not ``resolve_after`` / N).
+ticks whatever the number of models (not ``resolve_after`` / N). For the same reason only the daemon that
+acts counts healthy readings when two share a store; both may open an incident, and the store keeps one.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class IncidentTracker:
         self.resolve_after = resolve_after
         self._host_read: dict[SymptomKind, datetime] = {}  # the tick each host kind was last applied
 
-    def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime) -> Changes:
+    def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime, *, counting: bool = True) -> Changes:
+        """Open or refresh incidents from this tick's symptoms; count healthy readings towards resolution only when
+        ``counting`` (the daemon that acts): a follower's readings would count the same tick twice."""
         active = {(i.model, i.kind): i for i in self.store.active_incidents(model.name)}
         if any(owner(kind, model.name) == HOST for kind in verdicts):
             active |= {(i.model, i.kind): i for i in self.store.active_incidents(HOST)}
@@ -79,7 +82,7 @@ class IncidentTracker:
                         severity=symptom.severity.value,
                         summary=symptom.summary,
                     )
-            elif incident is not None:
+            elif incident is not None and counting:
                 done = self._count_healthy(incident, now)
                 if done is not None:
                     resolved.append(done)

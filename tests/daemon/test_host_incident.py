@@ -3,6 +3,7 @@ symptom per tick, and a healthy host resolves after ``resolve_after`` ticks what
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,4 +54,24 @@ def test_a_healthy_host_resolves_after_the_same_ticks_whatever_the_number_of_mod
             resolved_at += [tick for _ in changes.resolved]
     assert resolved_at == [4]  # healthy on ticks 2, 3 and 4
     assert store.get_incident(incident.id).status is IncidentStatus.RESOLVED
+    store.close()
+
+
+def test_a_followers_healthy_readings_do_not_resolve(tmp_path: Path) -> None:
+    """Two daemons share a store: only the acting one counts healthy readings, so the follower's ticks never
+    make an incident resolve sooner; the acting daemon's ``resolve_after`` readings do."""
+    store = SqlKnowledgeStore.open(f"sqlite:///{tmp_path / 'heald.db'}")
+    record = ModelRecord(name="m", task=Task.CLASSIFICATION, target="y", created_at=T0)
+    leader, follower = IncidentTracker(store, resolve_after=2), IncidentTracker(store, resolve_after=2)
+    drift = Symptom(at=T0, model="m", kind=SymptomKind.DATA_DRIFT, severity=Severity.WARNING, score=1.0, summary="d")
+    opened = leader.apply(record, {SymptomKind.DATA_DRIFT: drift}, T0).opened
+    follower.apply(record, {SymptomKind.DATA_DRIFT: replace(drift, at=T0 + TICK / 2)}, T0 + TICK / 2)
+    [incident] = store.list_incidents(model="m")
+    assert [i.id for i in opened] == [incident.id]
+    for tick in range(1, 4):
+        at = T0 + tick * TICK
+        assert not follower.apply(record, {SymptomKind.DATA_DRIFT: None}, at + TICK / 2, counting=False).resolved
+    assert store.get_incident(incident.id).status is IncidentStatus.OPEN
+    leader.apply(record, {SymptomKind.DATA_DRIFT: None}, T0 + 5 * TICK)
+    assert leader.apply(record, {SymptomKind.DATA_DRIFT: None}, T0 + 6 * TICK).resolved
     store.close()
