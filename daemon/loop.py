@@ -236,7 +236,7 @@ class Loop:
         """Update the model's incidents from its verdicts and, when this daemon acts, plan and execute."""
         report.observations += sensed.observations
         report.batches += sensed.batches
-        changes = self.p.tracker.apply(model, sensed.verdicts, now)
+        changes = self.p.tracker.apply(model, sensed.verdicts, now, counting=acting)
         report.opened += [i.id for i in changes.opened]
         report.resolved += [i.id for i in changes.resolved]
         if acting:

@@ -1,7 +1,7 @@
 """observation rollups (downsampled history), and indexes for retention and for every query of a tick
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-29 19:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import knowledge.sql.types
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0010"  # chained after main's 0010 (both were written against 0005)
 branch_labels = None
 depends_on = None
 
