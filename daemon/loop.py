@@ -183,7 +183,14 @@ class Loop:
             log.error("gc_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
             return
         seconds = round(time.perf_counter() - started, 3)
-        log.info("gc_completed", rows=report.rows, files=report.files, bytes=report.bytes, seconds=seconds)
+        log.info(
+            "gc_completed",
+            rows=report.rows,
+            files=report.files,
+            bytes=report.bytes,
+            seconds=seconds,
+            failed=report.failed,
+        )
 
     def _lead(self) -> bool:
         """Renew the lease; on acquiring it, settle what earlier holders left unfinished, then act."""

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from knowledge.errors import NotFoundError
+from knowledge.errors import NotFoundError, StaleEpochError
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import JSON, ActionKind, ActionState, Alias, Batch, Version
 
@@ -72,6 +72,7 @@ class GcReport:
     rows: dict[str, int] = field(default_factory=dict)
     files: int = 0
     bytes: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # model -> why its part failed (the others went on)
 
     def as_json(self) -> JSON:
         return {
@@ -80,6 +81,7 @@ class GcReport:
             "rows": dict(self.rows),
             "files": self.files,
             "bytes": self.bytes,
+            "failed": dict(self.failed),
         }
 
 
@@ -94,21 +96,29 @@ def collect_garbage(
     """Apply ``policy`` at ``now`` to every model: fold, drop and remove what it no longer keeps."""
     rows = dict.fromkeys((k.value for k in Removed), 0)
     files = size = 0
+    failed: dict[str, str] = {}
     raw_until = now - timedelta(days=policy.raw_days)
     for model in (m.name for m in store.list_models()):
-        rows[Removed.OBSERVATIONS] += store.rollup_observations(model, before=raw_until, dry_run=dry_run, epoch=epoch)
-        expired = _expired_batches(store, policy, model, now)
+        try:
+            folded = store.rollup_observations(model, before=raw_until, dry_run=dry_run, epoch=epoch)
+            expired = _expired_batches(store, policy, model, now)
+            doomed = expired[Removed.BATCHES] + expired[Removed.QUARANTINED]
+            if doomed and not dry_run:
+                store.delete_batches([b.id for b in doomed], epoch=epoch)
+        except StaleEpochError:
+            raise  # another daemon leads now: it collects, this one stops
+        except Exception as exc:  # isolation: one model's damaged rows never stop the collection for the others
+            failed[model] = f"{type(exc).__name__}: {exc}"[:500]
+            continue
+        rows[Removed.OBSERVATIONS] += folded
         rows[Removed.BATCHES] += len(expired[Removed.BATCHES])
         rows[Removed.QUARANTINED] += len(expired[Removed.QUARANTINED])
-        doomed = expired[Removed.BATCHES] + expired[Removed.QUARANTINED]
-        if doomed and not dry_run:
-            store.delete_batches([b.id for b in doomed], epoch=epoch)
         count, freed = _remove_files(doomed, dry_run=dry_run)
         files, size = files + count, size + freed
     dropped = store.drop_history(before=now - timedelta(days=policy.horizon_days), dry_run=dry_run, epoch=epoch)
     rows[Removed.ROLLUPS] += dropped["observation_rollups"]
     rows[Removed.EXPIRED_OBSERVATIONS] += dropped["observations"]
-    return GcReport(at=now, dry_run=dry_run, rows=rows, files=files, bytes=size)
+    return GcReport(at=now, dry_run=dry_run, rows=rows, files=files, bytes=size, failed=failed)
 
 
 def _expired_batches(
@@ -135,8 +145,8 @@ def keep_from(store: SqlKnowledgeStore, policy: RetentionPolicy, model: str) -> 
     kept = set(aliases.values()) | {n for n, v in versions.items() if v.stable_at and v.rolled_back_at is None}
     lineage = (_trained_from(store, versions[n]) for n in kept if n in versions)
     bounds = [champion.created_at, *lineage, *_active_retrains(store, model)]
-    bounds += _newest(store.batches(model, labelled=True, limit=10_000), policy.keep_labelled_rows)
-    bounds += _newest(store.batches(model, limit=1), 1)
+    bounds += _newest_labelled(store, model, policy.keep_labelled_rows)
+    bounds += [b.received_at for b in store.batches(model, limit=1)]
     return min(bounds)
 
 
@@ -162,14 +172,20 @@ def _since(params: JSON) -> datetime:
     return datetime.fromisoformat(since) if isinstance(since, str) else BEGINNING
 
 
-def _newest(batches: list[Batch], rows: int) -> list[datetime]:
-    """When the newest batches holding at least ``rows`` rows began (nothing when there are none)."""
-    total = 0
-    for batch in reversed(batches):
-        total += batch.rows
-        if total >= rows:
-            return [batch.received_at]
-    return [batches[0].received_at] if batches else []
+def _newest_labelled(store: SqlKnowledgeStore, model: str, rows: int) -> list[datetime]:
+    """When the newest labelled batches holding at least ``rows`` rows began (all of them when they hold fewer;
+    nothing when there are none). Read newest first, a page at a time: a model may have years of batches."""
+    limit = 64
+    while True:
+        batches = store.batches(model, labelled=True, limit=limit)
+        total = 0
+        for batch in reversed(batches):
+            total += batch.rows
+            if total >= rows:
+                return [batch.received_at]
+        if len(batches) < limit:
+            return [batches[0].received_at] if batches else []
+        limit *= 4
 
 
 def _remove_files(batches: list[Batch], *, dry_run: bool) -> tuple[int, int]:

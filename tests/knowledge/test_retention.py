@@ -216,3 +216,25 @@ def test_a_policy_keeping_raw_rows_past_the_horizon_is_refused() -> None:
     """raw_days beyond horizon_days would drop raw rows never folded: a clear error names both."""
     with pytest.raises(ValueError, match=r"raw_days \(500.*horizon_days \(400"):
         RetentionPolicy(raw_days=500, horizon_days=400)
+
+
+def test_one_model_failing_never_stops_the_collection_for_the_others(
+    store: SqlKnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose rows cannot be read (damaged version rows) is named in ``failed``; the others are collected."""
+    add_model(store, "a")
+    add_model(store)
+    observe(store, days=9, every=timedelta(hours=1))
+    version(store, 1, at=T0)
+    store.move_alias("m", Alias.CHAMPION, 1, at=T0, actor="t", reason="first")
+    readable = store.list_versions
+
+    def damaged(model: str) -> list[Version]:
+        if model == "a":
+            raise ValueError("version rows of 'a' are not valid JSON")
+        return readable(model)
+
+    monkeypatch.setattr(store, "list_versions", damaged)
+    report = collect_garbage(store, POLICY, T0 + timedelta(days=9))
+    assert report.failed == {"a": "ValueError: version rows of 'a' are not valid JSON"}
+    assert report.rows[Removed.OBSERVATIONS] == 2 * 2 * 24
