@@ -79,7 +79,7 @@ class SourcePuller:
         if pulling is None:
             return out
         for stream in pulling.source.streams():
-            _StreamPull(self, pulling, model.name, stream, store, now, out).run()
+            _StreamPull(self, pulling, model, stream, store, now, out).run()
         return out
 
     def close(self) -> None:
@@ -96,7 +96,7 @@ class _StreamPull:
         self,
         puller: SourcePuller,
         pulling: Pulling,
-        model: str,
+        model: ModelRecord,
         stream: Stream,
         store: SqlKnowledgeStore,
         now: datetime,
@@ -104,7 +104,9 @@ class _StreamPull:
     ) -> None:
         self.puller = puller
         self.p = pulling
-        self.model = model
+        self.model = model.name
+        self.features = list(model.features)
+        self.target = model.target
         self.stream = stream
         self.store = store
         self.now = now
@@ -162,6 +164,17 @@ class _StreamPull:
             if missing:
                 raise SourceError(f"{where}: rows without {missing} (did the schema change?); columns: {sorted(row)}")
 
+    def _frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
+        """The page as a batch: the key and watermark kept as heald's own columns, which no check reads as data
+        (the originals stay too when the model learns from them)."""
+        frame = pd.DataFrame(rows)
+        column = self.p.source.watermark(self.stream)
+        for own, name in (("source_key", self.p.key), ("source_watermark", column)):
+            if name:
+                frame[own] = frame[name]
+        learned = {*self.features, self.target}
+        return frame.drop(columns=[c for c in {self.p.key, column} if c and c not in learned])
+
     def _write(self, state: SourceState | None, rows: list[dict[str, Any]], mark: Any, seen: dict[str, Any]) -> None:
         number = (state.batches if state is not None else 0) + 1
         prefix = "feedback-" if self.stream is Stream.LABELS else ""
@@ -170,7 +183,7 @@ class _StreamPull:
         if not self.store.begin_pull(self.model, self.stream, self.kind, at=self.now, pending=pending):
             return  # a second daemon wrote a page meanwhile: its page is taken first
         text = io.StringIO()
-        pd.DataFrame(rows).to_csv(text, index=False)
+        self._frame(rows).to_csv(text, index=False)
         write_atomic(self.puller.landing / self.model / name, text.getvalue().encode())
         self.out.event("source_pulled", Level.INFO, model=self.model, stream=self.stream, file=name, rows=len(rows))
 
