@@ -140,9 +140,9 @@ class _StreamPull:
         where = f"{self.kind} source of {self.model} ({self.stream})"
         self._check_columns(page.rows, column, where)
         fresh = [r for r in page.rows if str(r[self.p.key]) not in seen]
-        if page.cursor is not None:  # an opaque cursor: the server decides what comes next
+        if page.cursor is not None:  # an opaque cursor: the server decides what comes next, nothing is re-read
             mark: Any = page.cursor
-            kept: dict[str, Any] = {str(r[self.p.key]): None for r in fresh}
+            kept: dict[str, Any] = {}
         else:
             fresh = fresh[: self.p.max_rows]
             values = [r[column] for r in fresh] if column else []
