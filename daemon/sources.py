@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from daemon.config import Settings, SourceSettings
-from knowledge.errors import ConfigError
-from sensors.sources.base import Source
+from daemon.views import iso
+from knowledge.errors import ConfigError, SourceError
+from knowledge.values import SourceState
+from sensors.sources.base import Page, Source, Stream
 from sensors.sources.http import HttpSource
 from sensors.sources.puller import Pulling
 from sensors.sources.sql import SqlSource
+from sensors.sources.watermarks import decode
 
 
 def pullings(settings: Settings, environ: Mapping[str, str]) -> dict[str, Pulling]:
@@ -29,8 +32,12 @@ def pullings(settings: Settings, environ: Mapping[str, str]) -> dict[str, Pullin
         if config.kind == "landing":
             continue
         where = f"{settings.source}: models.{model.name}.source"
+        try:
+            source: Source = _source(config, environ, where)
+        except ConfigError as exc:  # healctl runs without the daemon's secrets; the daemon reports it per pull
+            source = Unconfigured(kind=config.kind, error=str(exc))
         found[model.name] = Pulling(
-            source=_source(config, environ, where),
+            source=source,
             key=config.key,
             start=start_value(config.start),
             lookback=config.lookback,
@@ -39,6 +46,23 @@ def pullings(settings: Settings, environ: Mapping[str, str]) -> dict[str, Pullin
             max_backoff=config.max_backoff_seconds,
         )
     return found
+
+
+class Unconfigured:
+    """A source whose URL or token could not be read: every pull fails with that reason (a source incident)."""
+
+    def __init__(self, *, kind: str, error: str) -> None:
+        self.kind = kind
+        self.error = error
+
+    def streams(self) -> tuple[Stream, ...]:
+        return (Stream.ROWS,)
+
+    def watermark(self, stream: Stream) -> str:
+        return ""
+
+    def pull(self, stream: Stream, since: Any, limit: int) -> Page:
+        raise SourceError(self.error)
 
 
 def start_value(text: str) -> Any:
@@ -98,3 +122,24 @@ def _secret(value: str, env: str, file: Path | None, environ: Mapping[str, str],
     if not lines or not lines[0].strip():
         raise ConfigError(f"{what}: file {file} is empty")
     return lines[0].strip()
+
+
+def source_view(state: SourceState, now: datetime) -> dict[str, Any]:
+    """A stream's state for `healctl sources`: the watermark as a person reads it, and the lag behind now."""
+    mark = decode(state.watermark)
+    lag = (now - mark).total_seconds() if isinstance(mark, datetime) and mark.tzinfo is not None else None
+    return {
+        "model": state.model,
+        "stream": state.stream,
+        "kind": state.kind,
+        "watermark": mark.isoformat() if isinstance(mark, datetime) else mark,
+        "pending": (state.pending or {}).get("file"),
+        "rows": state.rows,
+        "batches": state.batches,
+        "lag_seconds": lag,
+        "last_pull_at": iso(state.last_pull_at),
+        "last_success_at": iso(state.last_success_at),
+        "failures": state.failures,
+        "last_error": state.last_error,
+        "retry_at": iso(state.retry_at) if state.failures else None,
+    }

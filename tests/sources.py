@@ -46,17 +46,10 @@ def insert_visits(
     """Insert ``rows`` visits with ids from ``first_id``, all stamped ``at``; returns their ids."""
     frame = shop_rows(rows, rng, labelled=True)
     ids = list(range(first_id, first_id + rows))
-    values = [
-        {
-            "id": i,
-            "at": at,
-            "price": float(r.price),
-            "visits": float(r.visits),
-            "region": r.region,
-            "bought": int(r.bought) if labelled else None,
-        }
-        for i, r in zip(ids, frame.itertuples(), strict=True)
-    ]
+    frame["id"], frame["at"] = ids, at
+    if not labelled:
+        frame[TARGET] = None
+    values = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     with engine.begin() as c:
         c.execute(text("INSERT INTO visits VALUES (:id, :at, :price, :visits, :region, :bought)"), values)
     return ids

@@ -41,7 +41,7 @@ class Api:
         first = len(self.rows) + 1
         frame = shop_rows(count, rng)
         for n, r in enumerate(frame.to_dict("records")):
-            self.rows.append({"id": first + n, "seq": first + n, **r, **override})
+            self.rows.append({"id": first + n, "seq": first + n, **{str(k): v for k, v in r.items()}, **override})
         return list(range(first, first + count))
 
     def answer(self, query: dict[str, str]) -> bytes:
@@ -62,7 +62,7 @@ class Api:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         api: Api = self.server.api  # type: ignore[attr-defined]
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
             self.send_response(401)
@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
