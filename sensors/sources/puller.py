@@ -134,8 +134,10 @@ class _StreamPull:
 
     def _pull(self, state: SourceState | None) -> None:
         seen: dict[str, Any] = dict(state.seen) if state is not None else {}
-        current = wm.decode(state.watermark) if state is not None and state.watermark is not None else self.p.start
-        page = self.p.source.pull(self.stream, wm.behind(current, self.p.lookback), self.p.max_rows + len(seen))
+        recorded = state is not None and state.watermark is not None
+        current = wm.decode(state.watermark) if state is not None and recorded else self.p.start
+        since = wm.behind(current, self.p.lookback) if recorded else current  # nothing was taken before the start
+        page = self.p.source.pull(self.stream, since, self.p.max_rows + len(seen))
         column = self.p.source.watermark(self.stream)
         where = f"{self.kind} source of {self.model} ({self.stream})"
         self._check_columns(page.rows, column, where)

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 from daemon import demo
 from daemon.compose import Heald
 from daemon.config import SourceSettings
+from knowledge.sql.store import SqlKnowledgeStore
 from sensors.host import FixedHostGauge
 from tests.conftest import CALM_HOST
 
@@ -41,5 +42,11 @@ def test_the_demo_heals_the_same_with_a_sql_source_as_with_the_landing_folder(tm
     )
     sql = demo.run(tmp_path / "sql", SCENARIO, host_gauge=FixedHostGauge([CALM_HOST]), source=source, feed=insert)
     table.dispose()
+    store = SqlKnowledgeStore.open(f"sqlite:///{tmp_path / 'sql' / 'heald.db'}")
+    try:
+        batches = store.batches(demo.MODEL, status=None)
+    finally:
+        store.close()
     assert landing["resolved"] >= 2 and landing["versions"] >= 2
     assert sql == landing
+    assert [(b.source, b.status, b.rows) for b in batches] == [("sql", "accepted", SCENARIO.batch_rows)] * 30
