@@ -169,7 +169,7 @@ class Loop:
         report.observations += len(observations)
         report.batches += len(intake.batches)
         verdicts = self.p.analyzer.analyze(model, observations, now)
-        changes = self.p.tracker.apply(model, verdicts, now)
+        changes = self.p.tracker.apply(model, verdicts, now, counting=acting)
         report.opened += [i.id for i in changes.opened]
         report.resolved += [i.id for i in changes.resolved]
         if acting:

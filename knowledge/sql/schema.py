@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from knowledge.sql.types import UtcDateTime
@@ -112,6 +113,15 @@ incidents = Table(
     Column("clear_ticks", Integer, nullable=False, default=0),
     Column("acked_by", String(128), nullable=True),
     Index("ix_incidents_model_kind_status", "model", "kind", "status"),
+    # One active incident per model and kind, even when two daemons open it in the same instant.
+    Index(
+        "uq_incidents_active",
+        "model",
+        "kind",
+        unique=True,
+        sqlite_where=text("status <> 'resolved'"),
+        postgresql_where=text("status <> 'resolved'"),
+    ),
 )
 
 symptoms = Table(

@@ -279,6 +279,18 @@ class SqlKnowledgeStore:
     # -- incidents ----------------------------------------------------------------------------------
 
     def open_incident(self, symptom: Symptom) -> Incident:
+        """Open an incident for ``symptom``; if one of its model and kind is already active (another daemon
+        opened it an instant ago), the symptom joins that one instead: there is never a second."""
+        try:
+            return self._insert_incident(symptom)
+        except IntegrityError:
+            active = [i for i in self.active_incidents(symptom.model) if i.kind is symptom.kind]
+            if not active:
+                raise
+            self.add_symptom(symptom, active[0].id)
+            return active[0]
+
+    def _insert_incident(self, symptom: Symptom) -> Incident:
         with self.engine.begin() as c:
             new_id = c.execute(
                 insert(t.incidents).values(
