@@ -53,7 +53,7 @@ class Container:
     def __init__(self, rootfs: Path, binds: dict[str, str], log: Path) -> None:
         self.log = log
         argv = ["systemd-nspawn", "-D", str(rootfs), "--boot", "--register=no", "--keep-unit", "--private-network"]
-        argv += ["--console=pipe", "--volatile=overlay", "--machine=heald-test"]
+        argv += ["--console=pipe", "--volatile=overlay", f"--machine=heald-test-{os.getpid()}"]
         argv += [f"--bind-ro={host}:{inside}" for host, inside in binds.items()]
         env = {"PATH": PATH, "LANG": "C.UTF-8", "SYSTEMD_NSPAWN_TMPFS_TMP": "1"}
         with log.open("wb") as out:
