@@ -3,8 +3,8 @@
 The operator's first day, as the README's Deployment and Alerting sections tell it, in one boot: install the
 unit and the example config, start the service (active only after READY, with a STATUS line), create the
 first model as the service's user, hand a batch over as root with `healctl submit` and see the service take
-it in, reload a good and a bad config, find a configuration error at start in the journal with the README's
-jq recipe, see the watchdog restart a hung daemon, and stop it cleanly. No sensor may fail on the way.
+it in, reload a good and a bad config, find an escalation and a configuration error at start in the journal with
+the README's jq recipes, see the watchdog restart a hung daemon, and stop it cleanly. No sensor may fail on the way.
 
 The one step done differently from the README is `pip install .`: the container has no package index, so
 heald's venv in the container (``/opt/heald``, made by the container's own python3) reads this checkout and
@@ -38,11 +38,15 @@ PACKAGES = "/opt/heald-deps"  # where the test venv's site-packages appear (read
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONFIG = "/etc/heald/heald.toml"
 # As the README says: the first model is created as the service's (dynamic) user, so the state stays its own.
-INIT = (
+AS_SERVICE = (
     "systemd-run --wait --pipe --quiet -p DynamicUser=yes -p User=heald -p StateDirectory=heald "
-    "-p Environment=HEALD_STATE_DIR=/var/lib/heald /opt/heald/bin/healctl init --config /etc/heald/heald.toml "
-    "--name churn --data /srv/data/churn.csv --target churned"
+    "-p Environment=HEALD_STATE_DIR=/var/lib/heald "
 )
+INIT = AS_SERVICE + (
+    "/opt/heald/bin/healctl init --config /etc/heald/heald.toml --name churn --data /srv/data/churn.csv "
+    "--target churned"
+)
+BROKEN_RUN = AS_SERVICE + "/opt/heald/bin/healctl pipeline run churn --data /srv/data/broken.csv --config " + CONFIG
 SUBMIT = "/opt/heald/bin/healctl submit churn /srv/data/monday.csv --config /etc/heald/heald.toml"
 WATCHDOG_SECONDS = 20  # a test drop-in; the shipped unit's 300 s would make the test wait five minutes
 
@@ -242,7 +246,7 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     assert [m["model"] for m in status["models"]] == ["churn"] and status["models"][0]["champion"] == 1
 
     # Reload: a good config is applied; a bad one is refused, logged, and the old one kept (ticks go on).
-    set_keys(machine, drift_threshold="0.04")
+    set_keys(machine, drift_threshold="0.04", breaker_failures="1")
     machine.ok("systemctl reload heald")
     machine.wait_for("config_reloaded", lambda: count(machine, "config_reloaded") >= 1)
     machine.ok(f"cp {CONFIG} /root/good.toml")
@@ -253,6 +257,20 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     machine.wait_for("ticks after the refused reload", lambda: count(machine, "tick_completed") >= ticks + 2)
     assert machine.ok("systemctl is-active heald").strip() == "active"
     assert machine.show("MainPID")["MainPID"] == first_pid
+
+    # A scenario that escalates: a pipeline run fails on a file without its target column, the daemon's
+    # rerun fails the same way, and with breaker_failures = 1 (the reloaded config) the next plan hands the
+    # incident to a person. The README's recipe, exactly as written, prints the escalation.
+    broken = mixed_frame(100, seed=5).drop(columns=["churned"]).to_csv(index=False).encode()
+    machine.ok("cat > /srv/data/broken.csv && chmod 0644 /srv/data/broken.csv", stdin=broken)
+    run = machine.sh(BROKEN_RUN, timeout=600)
+    assert run.returncode != 0, run.stdout[-2000:] + run.stderr[-2000:]
+    machine.wait_for("incident_escalated", lambda: count(machine, "incident_escalated") >= 1, timeout=240)
+    recipes = [line for line in readme_block("Alerting") if line.startswith("journalctl")]
+    assert len(recipes) >= 2, recipes
+    escalated = [json.loads(line) for line in machine.ok(recipes[0]).splitlines()]
+    assert escalated and {e["event"] for e in escalated} == {"incident_escalated"}
+    assert escalated[0]["model"] == "churn", escalated
 
     # The watchdog: a hung daemon (SIGSTOP) stops pinging, systemd kills and restarts it.
     machine.ok(f"cp /root/good.toml {CONFIG} && kill -STOP {first_pid}")
@@ -272,8 +290,6 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     set_keys(machine, tick_seconds='"soon"')
     assert machine.sh("systemctl restart heald", timeout=300).returncode != 0
     assert machine.show("ExecMainStatus")["ExecMainStatus"] == "2"
-    recipes = [line for line in readme_block("Alerting") if line.startswith("journalctl")]
-    assert len(recipes) >= 2, recipes
     by_event = recipes[0].replace('"incident_escalated"', '"config_invalid"')
     printed = machine.ok(by_event)
     [invalid] = [json.loads(line) for line in printed.splitlines()]
