@@ -257,6 +257,7 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     machine.wait_for("ticks after the refused reload", lambda: count(machine, "tick_completed") >= ticks + 2)
     assert machine.ok("systemctl is-active heald").strip() == "active"
     assert machine.show("MainPID")["MainPID"] == first_pid
+    machine.ok(f"cp /root/good.toml {CONFIG}")
 
     # A scenario that escalates: a pipeline run fails on a file without its target column, the daemon's
     # rerun fails the same way, and with breaker_failures = 1 (the reloaded config) the next plan hands the
@@ -264,7 +265,7 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     broken = mixed_frame(100, seed=5).drop(columns=["churned"]).to_csv(index=False).encode()
     machine.ok("cat > /srv/data/broken.csv && chmod 0644 /srv/data/broken.csv", stdin=broken)
     run = machine.sh(BROKEN_RUN, timeout=600)
-    assert run.returncode != 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]  # a failed run, not a usage error
     machine.wait_for("incident_escalated", lambda: count(machine, "incident_escalated") >= 1, timeout=240)
     recipes = [line for line in readme_block("Alerting") if line.startswith("journalctl")]
     assert len(recipes) >= 2, recipes
@@ -273,7 +274,7 @@ def test_the_operators_first_day_under_a_real_systemd(container: Container) -> N
     assert escalated[0]["model"] == "churn", escalated
 
     # The watchdog: a hung daemon (SIGSTOP) stops pinging, systemd kills and restarts it.
-    machine.ok(f"cp /root/good.toml {CONFIG} && kill -STOP {first_pid}")
+    machine.ok(f"kill -STOP {first_pid}")
     machine.wait_for(
         "a restart by the watchdog",
         lambda: (
