@@ -204,9 +204,9 @@ def count(machine: Container, event: str) -> int:
 
 def test_the_operators_first_day_under_a_real_systemd(container: Container) -> None:
     """Installed and run exactly as the README says, heald reaches READY with a STATUS line, takes in a batch
-    a producer submitted as root, keeps its config when a reload brings a bad one, logs a config error at
-    start as JSON that the README's jq recipe prints, is restarted by the watchdog when hung, stops with
-    status 0, and no sensor fails under the hardened unit."""
+    a producer submitted as root, keeps its config when a reload brings a bad one, logs an escalation and a
+    config error at start as JSON that the README's jq recipes print, is restarted by the watchdog when hung,
+    stops with status 0, and no sensor fails under the hardened unit."""
     machine = container
     install_venv(machine)
     deployment = readme_block("Deployment")
