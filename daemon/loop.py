@@ -59,6 +59,7 @@ from knowledge.values import (
 )
 from sensors.base import SenseContext, Sensor, SensorSettings
 from sensors.intake import LandingIntake
+from sensors.sources.puller import SourcePuller
 
 log = get("heald.loop")
 
@@ -101,6 +102,8 @@ class LoopParts:
     concurrency: int = 1  # threads that sense and analyze models at once (1: one after the other)
     retention: RetentionPolicy | None = None  # None: the loop never collects garbage (``healctl gc`` still can)
     gc_every: timedelta | None = None
+    # Pulls pages of the models' sql and http sources into the landing folder before the intake looks at it.
+    sources: SourcePuller | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +134,7 @@ class Loop:
         report.finished += self.collect(now)
         acting = self._lead() and not self.stopping
         models = self.p.store.list_models()
-        for model, sensed in zip(models, self._sense_all(models, now), strict=True):
+        for model, sensed in zip(models, self._sense_all(models, now, acting), strict=True):
             try:
                 if isinstance(sensed, Exception):
                     raise sensed
@@ -147,12 +150,12 @@ class Loop:
         log.debug("tick_completed", observations=report.observations, started=len(report.started))
         return report
 
-    def _sense_all(self, models: list[ModelRecord], now: datetime) -> list[Sensed | Exception]:
+    def _sense_all(self, models: list[ModelRecord], now: datetime, acting: bool) -> list[Sensed | Exception]:
         """Every model's Monitor and Analyze phase, on up to ``concurrency`` threads; a failure is returned."""
 
         def one(model: ModelRecord) -> Sensed | Exception:
             try:
-                return self._sense_model(model, now)
+                return self._sense_model(model, now, acting)
             except Exception as exc:  # recorded by the caller, in model order, like any model's failure
                 return exc
 
@@ -222,15 +225,18 @@ class Loop:
         except Exception:  # the store itself may be what failed (a full disk): the log line must do
             log.exception("tick_failure_unrecorded", model=model.name)
 
-    def _sense_model(self, model: ModelRecord, now: datetime) -> Sensed:
-        """Monitor and Analyze for one model: intake, every sensor, the readings stored, the analyzer's verdicts."""
+    def _sense_model(self, model: ModelRecord, now: datetime, acting: bool) -> Sensed:
+        """Monitor and Analyze for one model: its source pulled, intake, every sensor, the readings stored, the
+        analyzer's verdicts."""
+        # Only the daemon that acts pulls: two daemons sharing a store must not both move a source's watermark.
+        pulled = self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None and acting else None
         intake = self.p.intake.collect(model, self.p.store, now)
-        for event in intake.events:
+        for event in [*(pulled.events if pulled is not None else []), *intake.events]:
             getattr(log, event.level.value)(event.name, **event.fields)
         ctx = SenseContext(
             now=now, model=model, registry=self.p.registry, batches=intake.batches, settings=self.p.sensor_settings
         )
-        observations = list(intake.observations)
+        observations = [*(pulled.observations if pulled is not None else []), *intake.observations]
         for sensor in self.p.sensors:
             observations += self._sense(sensor, ctx)
         self.p.store.add_observations(observations)

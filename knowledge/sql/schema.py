@@ -230,6 +230,26 @@ batches = Table(
     UniqueConstraint("model", "claim", name="uq_batches_model_claim"),
 )
 
+# Where each pulled stream of a sql or http source stands; ``pending`` is settled in the transaction that
+# records the page's batch, so the watermark advances exactly when its rows are recorded.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("stream", String(16), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("watermark", JSON, nullable=True),
+    Column("seen", JSON, nullable=False),
+    Column("pending", JSON, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("batches", Integer, nullable=False),
+    Column("last_pull_at", UTC_TS, nullable=True),
+    Column("last_success_at", UTC_TS, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("retry_at", UTC_TS, nullable=True),
+)
+
 # Rows the API served, until their label arrives (or the retention bound forgets them); ``flushed`` says the
 # row went into an ``api-*`` batch, ``label_flushed`` that its latest label went into a ``feedback-*`` batch.
 served_rows = Table(
