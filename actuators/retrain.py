@@ -63,7 +63,9 @@ class RetrainActuator:
         fitted = []
         for window, rows_in in self._windows(ctx, since, learn, len(judge)).items():
             spec = infer_spec(rows_in[[*features, ctx.model.target]], ctx.model.target)
-            model = fit_all(rows_in, target=ctx.model.target, task=task, spec=spec, params=params)
+            # The fit is the CPU-heavy part: with the process executor it runs in a worker process, not in the
+            # process that answers predictions; everything that writes the store stays here.
+            model = ctx.compute(fit_all, rows_in, target=ctx.model.target, task=task, spec=spec, params=params)
             fitted.append((score(model, judge[features], judge[ctx.model.target], task), window, rows_in, model))
         # The best on the judging rows; on a tie the first, i.e. the rows since the symptom began.
         challenger_scores, window, learn, challenger = max(fitted, key=lambda f: f[0][metric])
