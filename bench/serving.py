@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,7 +106,9 @@ def prepare(state: Path) -> Path:
     )
     batch = state / "labelled.csv"
     dataset(10_000, 1).to_csv(batch, index=False)
-    heald.store.add_batch(model=MODEL, received_at=now, source="landing", path=str(batch), rows=10_000, labelled=True)
+    heald.store.add_batch(
+        model=MODEL, received_at=now, source="landing", path=str(batch), rows=10_000, labelled=True, fingerprint=""
+    )
     heald.close()
     return heald.settings.artifacts / version.artifact
 
@@ -294,20 +295,14 @@ def run_cells(
                 for name in order:
                     m = load(ports[name], servers[name].pid, clients, payloads[n], args.seconds)
                     results.setdefault((clients, n, name), []).append(m)
-                    print(
-                        f"round {r} {clients:>2} clients {n:>3} rows {name:>14}: {m.rps:8.1f} req/s p50 {m.pct(50):7.1f} ms p99 {m.pct(99):7.1f} ms",
-                        flush=True,
-                    )
+                    print(line(r, clients, n, name, m), flush=True)
         (state / "retrain.on").write_text("1")
         wait_for_retrain(state)
         for clients in (1, 32):
             for n in (1, 100):
                 m = load(ports["heald"], servers["heald"].pid, clients, payloads[n], args.seconds)
                 results.setdefault((clients, n, "heald+retrain"), []).append(m)
-                print(
-                    f"round {r} {clients:>2} clients {n:>3} rows  heald+retrain: {m.rps:8.1f} req/s p50 {m.pct(50):7.1f} ms p99 {m.pct(99):7.1f} ms",
-                    flush=True,
-                )
+                print(line(r, clients, n, "heald+retrain", m), flush=True)
         (state / "retrain.on").unlink()
         time.sleep(1)
     return results
@@ -316,6 +311,13 @@ def run_cells(
 def wait_for_retrain(state: Path) -> None:
     """Give the first retrain time to reach its fit (it reads the batch first)."""
     time.sleep(2.0)
+
+
+def line(r: int, clients: int, n: int, name: str, m: Measured) -> str:
+    return (
+        f"round {r} {clients:>2} clients {n:>3} rows {name:>14}: {m.rps:8.1f} req/s "
+        f"p50 {m.pct(50):7.1f} ms p99 {m.pct(99):7.1f} ms"
+    )
 
 
 def merged(ms: list[Measured]) -> Measured:
@@ -356,7 +358,6 @@ def report(results: dict[Cell, list[Measured]], args: argparse.Namespace, retrai
     print(f"must show: 32 clients x 1 row, heald >= 5x naive req/s: {one.rps / many.rps:.2f}x")
     print(f"must show: 1 client, heald p99 <= 1.2x naive: {single_h.pct(99) / single_p.pct(99):.2f}x")
     print(f"must show: drop while a retrain runs <= 15 % (32 x 1): {1 - retrain.rps / one.rps:.0%}")
-    _ = statistics
 
 
 if __name__ == "__main__":

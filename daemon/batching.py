@@ -6,9 +6,10 @@ join an open batch; the first to open it (the leader) waits at most ``window`` s
 rows have joined, runs the batch function once for every part, and hands each waiting request its own result.
 Requests of different keys never share a batch.
 
-The window is adaptive: a leader waits only while batches of its key have recently had company (the last
-batch held more than one request) or other requests are on their way in. A lone client is answered at once,
-without paying the window.
+The window is adaptive: a leader first waits for the key's running batch, if any, to finish (requests pile
+up meanwhile, so under load batches grow by themselves, one predict call per model at a time); then it waits
+at most ``window`` only while batches of its key have recently had company (the last batch held more than
+one request) or other requests are on their way in. A lone client is answered at once, without the window.
 
 FastAPI runs sync routes on a thread pool, so this is plain threads: a lock, a condition and one event per batch.
 """
@@ -42,6 +43,7 @@ class Batcher(Generic[R]):
         self.max_rows = max_rows
         self._open: dict[Hashable, _Batch[R]] = {}
         self._company: dict[Hashable, bool] = {}  # whether the key's last batch held more than one request
+        self._running: dict[Hashable, int] = {}  # batches of the key being predicted right now
         self._arriving = 0
         self._cond = threading.Condition()
         self.batches = 0  # batches run so far (for tests and metrics)
@@ -83,6 +85,10 @@ class Batcher(Generic[R]):
 
     def _lead(self, key: Hashable, batch: _Batch[R], function: BatchFunction[R]) -> None:
         with self._cond:
+            # While the key's previous batch is predicting, this one gathers whoever comes (no time limit: the
+            # answer could not come sooner anyway); then, if company is likely, at most ``window`` more.
+            while self._open.get(key) is batch and self._running.get(key, 0) > 0:
+                self._cond.wait()
             deadline = time.monotonic() + self.window
             while self._open.get(key) is batch and (self._company.get(key) or self._arriving > 0):
                 left = deadline - time.monotonic()
@@ -91,6 +97,7 @@ class Batcher(Generic[R]):
                 self._cond.wait(left)
             self._close(key, batch)
             self._company[key] = len(batch.parts) > 1
+            self._running[key] = self._running.get(key, 0) + 1
         try:
             batch.results = function(batch.parts)
             if len(batch.results) != len(batch.parts):
@@ -98,7 +105,12 @@ class Batcher(Generic[R]):
         except Exception as exc:  # every waiting request must be answered, even when the function fails
             batch.results = [exc] * len(batch.parts)
         finally:
-            self.batches += 1
+            with self._cond:
+                self.batches += 1
+                self._running[key] -= 1
+                if not self._running[key]:
+                    del self._running[key]
+                self._cond.notify_all()
             batch.done.set()
 
     def _close(self, key: Hashable, batch: _Batch[R]) -> None:

@@ -35,7 +35,13 @@ def retrain_on(root: Path, pool: WorkerPool) -> tuple[Outcome, list[int]]:
         path = root / f"batch-{tick}.csv"
         rows(200, tick, flipped=tick >= 3).to_csv(path, index=False)
         store.add_batch(
-            model="m", received_at=T0 + tick * HOUR, source="landing", path=str(path), rows=200, labelled=True
+            model="m",
+            received_at=T0 + tick * HOUR,
+            source="landing",
+            path=str(path),
+            rows=200,
+            labelled=True,
+            fingerprint="",
         )
     action = store.plan_action(
         model="m",
