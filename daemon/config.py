@@ -166,7 +166,8 @@ class Settings(Strict):
     tick_seconds: float = Field(60, gt=0)
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
-    executor: Literal["inline", "threads", "process", "dask"] = "threads"
+    # "process": an action's fit runs in worker processes, so a retrain never slows the API (the default).
+    executor: Literal["inline", "threads", "process", "dask"] = "process"
     dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()

@@ -58,7 +58,7 @@ class Champion:
     model: ModelRecord
     version: Version
     estimator: Any
-    profile: Profile
+    profile: Profile | None  # None for versions registered before profiles existed
     kinds: dict[str, str]
     mappings: dict[str, str]
     stamp: int = field(default_factory=lambda: next(_stamps))
