@@ -11,15 +11,19 @@ from pathlib import Path
 
 from actuators.base import ActContext, ActSettings, Outcome
 from actuators.pool import InlinePool, WorkerPool
-from actuators.process_pool import ProcessPool
+from actuators.process_pool import NICE, ProcessPool
 from actuators.retrain import RetrainActuator
+from daemon.compose import build
 from daemon.onboard import onboard
 from knowledge.artifacts import ArtifactStore
+from knowledge.clock import ManualClock
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import ActionKind, ActionState, Alias
 from pipeline.train import TrainParams
+from sensors.host import FixedHostGauge
 from tests.actuators.test_retrain_windows import rows
+from tests.conftest import CALM_HOST, make_settings, table
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -86,11 +90,17 @@ def _sleep_after_writing_pid(path: str) -> None:
     time.sleep(120)
 
 
-def test_compute_runs_in_another_process(tmp_path: Path) -> None:
-    """Work handed to compute runs in a worker process, never in the caller's."""
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_compute_runs_in_another_process_at_a_lower_priority(tmp_path: Path) -> None:
+    """Work handed to compute runs in a worker process, never in the caller's, and at a lower CPU priority
+    (asked once the first call has returned, when the renice has certainly been applied)."""
     pool = ProcessPool(1)
     try:
         assert pool.compute(_child_pid) != os.getpid()
+        assert pool.compute(_niceness) >= max(NICE, _niceness())
     finally:
         pool.shutdown()
 
@@ -127,3 +137,52 @@ def test_a_killed_worker_fails_its_work_and_the_next_work_runs(tmp_path: Path) -
         assert pool.compute(_child_pid) != os.getpid()
     finally:
         pool.shutdown(wait=False)
+
+
+def test_a_killed_worker_fails_the_retrain_and_the_loop_ticks_on(tmp_path: Path, clock: ManualClock) -> None:
+    """A retrain handed to the process pool by the loop, whose worker is killed mid-fit, ends failed in the
+    journal with the reason; the loop then ticks as before."""
+    pool = ProcessPool(1)
+    heald = build(
+        make_settings(tmp_path / "state", n_estimators=3000),
+        clock=clock,
+        pool_instance=pool,
+        host_gauge=FixedHostGauge([CALM_HOST]),
+    )
+    try:
+        onboard(heald.store, heald.registry, name="m", frame=table(400), target="y", now=clock.now())
+        path = tmp_path / "labelled.csv"
+        table(3000, seed=2).to_csv(path, index=False)
+        heald.store.add_batch(
+            model="m",
+            received_at=clock.now(),
+            source="landing",
+            path=str(path),
+            rows=3000,
+            labelled=True,
+            fingerprint="",
+        )
+        action = heald.store.plan_action(
+            model="m",
+            kind=ActionKind.RETRAIN,
+            at=clock.now(),
+            actor="heald",
+            reason="test",
+            params={"since": (clock.now() - HOUR).isoformat()},
+        )
+        heald.loop.start(action, heald.store.get_model("m"), clock.now())
+        deadline = time.monotonic() + 120
+        while not pool.worker_pids():
+            assert time.monotonic() < deadline, "no worker process started"
+            time.sleep(0.05)
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGKILL)
+        while not heald.loop.collect(clock.now()):
+            assert time.monotonic() < deadline, "the retrain never finished after its worker died"
+            time.sleep(0.05)
+        failed = heald.store.get_action(action.id)
+        assert failed.state is ActionState.FAILED and "died before it finished" in (failed.error or "")
+        clock.advance(HOUR)
+        assert heald.loop.tick() is not None
+    finally:
+        heald.close()
