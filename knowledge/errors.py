@@ -12,6 +12,7 @@ traceback::
     ├── NotFoundError          a model, version, incident or action that does not exist
     │   └── NoChampionError    a model exists but no version is its champion (nothing to serve)
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
+    ├── SourceError            a data source (a database query, an HTTP API) failed or answered badly
     └── ActionError            a remediation could not be carried out (no target, not better, ...)
 
 The pipeline, which imports nothing of heald, has its own small tree rooted at
@@ -56,6 +57,10 @@ class NoChampionError(NotFoundError):
 
 class ArtifactError(HealdError):
     """A model file is missing, unreadable, or its sha256 does not match the registry."""
+
+
+class SourceError(HealdError):
+    """A data source (a database query, an HTTP API) cannot be reached, timed out, or answered badly."""
 
 
 class ActionError(HealdError):
