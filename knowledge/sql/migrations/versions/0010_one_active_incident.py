@@ -5,7 +5,7 @@ Duplicates an older store may already hold are closed first (the oldest stays op
 their last update, their symptoms kept).
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-29 19:20:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
