@@ -22,7 +22,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.errors import ConfigError
-from pipeline.drift import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
+from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR  # not pipeline.drift: no numpy
 
 ENV_PREFIX = "HEALD_"
 GENERATED = "# Written by `healctl init`; it rewrites this file only while this first line stays.\n"

@@ -17,14 +17,15 @@ import itertools
 import threading
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from knowledge.artifacts import ArtifactStore
 from knowledge.errors import ActionError, ArtifactError, NotFoundError
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import JSON, Alias, AliasMove, Version
+
+if TYPE_CHECKING:
+    import pandas as pd  # annotations only: healctl's read-only commands open the registry without pandas
 
 OPERATOR_ACTORS = ("operator", "healctl")
 
