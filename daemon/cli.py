@@ -663,7 +663,17 @@ def init(
         out.print(f"  {key} = {value:.4f}")
     for reason in view["health_reasons"]:
         out.print(f"  [yellow]health:[/yellow] {reason}")
-    out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+    source = heald.settings.source
+    if source in ("<defaults>", str(path)):
+        out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+    else:
+        # The daemon already running on the person's config (the service's /etc/heald/heald.toml, say) takes the
+        # model from the store; that file is theirs to edit, so the entry is only pointed at, never merged in.
+        out.print(
+            f"model settings written to {path}; the daemon using {source} takes the model on its next tick. To keep "
+            f"this model's settings (target, exclusions) there, copy its [[models]] entry from {path} into {source}.",
+            markup=False,
+        )
 
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}

@@ -60,17 +60,23 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def dump_model(estimator: Any) -> bytes:
+    """The skops bytes of ``estimator`` (what ``save_model`` writes)."""
+    from skops.io import dumps
+
+    return bytes(dumps(estimator))
+
+
 class ArtifactStore:
     """Model files and reference samples under one root folder, addressed by relative paths."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save_model(self, relpath: str, estimator: Any) -> str:
-        """Save with skops; returns the sha256 of the bytes written."""
-        from skops.io import dumps
-
-        data = dumps(estimator)
+    def save_model(self, relpath: str, estimator: Any, data: bytes | None = None) -> str:
+        """Save with skops; returns the sha256 of the bytes written. ``data`` is ``estimator`` already dumped with
+        skops (``dump_model``), by a worker process, so the daemon does not spend its CPU on it."""
+        data = dump_model(estimator) if data is None else data
         write_atomic(self.root / relpath, data)
         return sha256_bytes(data)
 

@@ -52,11 +52,14 @@ class ModelRegistry:
         profile: JSON | None = None,
         health: str = "healthy",
         created_by: str = "operator",
+        dumped: bytes | None = None,
     ) -> Version:
-        """Store a new version: artifact and reference sample first, then the row that names them."""
+        """Store a new version: artifact and reference sample first, then the row that names them.
+
+        ``dumped`` is the estimator's skops bytes when a worker process made them already."""
         number = self.store.next_version_number(model)
         artifact = f"{model}/v{number:04d}.skops"
-        sha = self.artifacts.save_model(artifact, estimator)
+        sha = self.artifacts.save_model(artifact, estimator, dumped)
         ref_path = f"{model}/v{number:04d}.reference.parquet"
         self.artifacts.save_frame(ref_path, reference)
         version = Version(
