@@ -318,9 +318,7 @@ def _categorical_test(
         chi2, pvalue = 0.0, 1.0
     else:
         # Half a count in every cell keeps categories unseen on one side testable.
-        table = np.vstack([expected * ref.rows, actual]) + 0.5
-        result = stats.chi2_contingency(table, correction=False)
-        chi2, pvalue = float(result.statistic), float(result.pvalue)
+        chi2, pvalue = homogeneity(np.vstack([expected * ref.rows, actual]) + 0.5)
     return _Tested(
         column=name,
         role=role,
@@ -334,6 +332,16 @@ def _categorical_test(
         rows=present,
         details={"tvd": 0.5 * float(np.abs(expected - shares).sum())},
     )
+
+
+def homogeneity(table: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square test of homogeneity of a 2 x k table of counts: the statistic and its p-value.
+
+    What ``scipy.stats.chi2_contingency(table, correction=False)`` computes, written out: that call spends
+    milliseconds checking and reshaping its input, more than the counting of a whole batch column costs."""
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return statistic, float(stats.chi2.sf(statistic, table.shape[1] - 1))
 
 
 def jensen_shannon(expected: np.ndarray, actual: np.ndarray) -> float:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, ks_pvalue
+from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, homogeneity, ks_pvalue
 from pipeline.profile import build_profile
 
 
@@ -165,3 +165,14 @@ def test_a_text_column_is_profiled_from_one_count() -> None:
     assert city.frequencies == pytest.approx(expected.to_dict())  # type: ignore[union-attr]
     assert list(city.frequencies) == ["a", "b", "c"]  # type: ignore[union-attr]
     assert city.missing_share == pytest.approx(50 / 300)
+
+
+def test_homogeneity_matches_chi2_contingency() -> None:
+    """The written-out chi-square test of a 2 x k table gives scipy's statistic and p-value."""
+    rng = np.random.default_rng(8)
+    for k in (2, 3, 7):
+        table = rng.integers(1, 500, size=(2, k)).astype(float) + 0.5
+        expected = stats.chi2_contingency(table, correction=False)
+        statistic, pvalue = homogeneity(table)
+        assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+        assert pvalue == pytest.approx(expected.pvalue, rel=1e-9)
