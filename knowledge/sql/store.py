@@ -21,7 +21,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any, TypeVar, get_type_hints
 
-from sqlalchemy import Row, and_, func, insert, or_, select, union_all, update
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -283,22 +283,9 @@ class SqlKnowledgeStore:
         with the length of the history (a GROUP BY max(at) would walk every reading of the metric)."""
         if not metrics:
             return {}
-        o = t.observations.alias("newest")
-        parts = []
-        for metric in dict.fromkeys(metrics):
-            newest = (
-                select(o.c.id)
-                .where(o.c.model == t.models.c.name, o.c.metric == metric)
-                .order_by(o.c.at.desc(), o.c.id.desc())
-                .limit(1)
-                .correlate(t.models)
-                .scalar_subquery()
-            )
-            part = select(newest).select_from(t.models)
-            parts.append(part if models is None else part.where(t.models.c.name.in_(list(models))))
-        ids = union_all(*parts) if len(parts) > 1 else parts[0]
+        statement = _latest_statement(tuple(dict.fromkeys(metrics)), models is not None)
         with self.engine.connect() as c:
-            rows = c.execute(select(t.observations).where(t.observations.c.id.in_(ids))).all()
+            rows = c.execute(statement, {} if models is None else {"models": list(models)}).all()
         found = [_from_row(Observation, r) for r in rows]
         return {(ob.model, ob.metric): ob for ob in found}
 
@@ -310,22 +297,13 @@ class SqlKnowledgeStore:
         Bounded for any length of history: one statement of per-model ``ORDER BY at DESC LIMIT n`` seeks down
         the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence."""
         series: dict[str, list[tuple[datetime, float]]] = {m: [] for m in models}
-        o = t.observations
         names = list(dict.fromkeys(models))
         with self.engine.connect() as c:
             # SQLite caps a compound SELECT at 500 terms by default.
             for start in range(0, len(names), 200):
-                parts = [
-                    select(
-                        select(o.c.model, o.c.at, o.c.value, o.c.id)
-                        .where(o.c.model == name, o.c.metric == metric)
-                        .order_by(o.c.at.desc(), o.c.id.desc())
-                        .limit(limit)
-                        .subquery()
-                    )
-                    for name in names[start : start + 200]
-                ]
-                rows = c.execute(union_all(*parts) if len(parts) > 1 else parts[0]).all()
+                chunk = names[start : start + 200]
+                params = {"metric": metric, **{f"model_{i}": name for i, name in enumerate(chunk)}}
+                rows = c.execute(_recent_statement(len(chunk), limit), params).all()
                 # Oldest first, ties by id, as observations() orders them; SQL keeps no order across UNION ALL.
                 for row in sorted(rows, key=lambda r: (r[1], r[3])):
                     series[row[0]].append((row[1], float(row[2])))
@@ -929,6 +907,43 @@ def _write_alias(c: Connection, model: str, alias: Alias, current: int | None, t
         c.execute(insert(t.aliases).values(model=model, alias=alias.value, version=to))
     else:
         c.execute(update(t.aliases).where(where).values(version=to))
+
+
+@cache
+def _latest_statement(metrics: tuple[str, ...], named: bool) -> Any:
+    """``latest_observations``'s statement, built once per metrics (and whether models are named)."""
+    o = t.observations.alias("newest")
+    parts = []
+    for metric in metrics:
+        newest = (
+            select(o.c.id)
+            .where(o.c.model == t.models.c.name, o.c.metric == metric)
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(1)
+            .correlate(t.models)
+            .scalar_subquery()
+        )
+        part = select(newest).select_from(t.models)
+        parts.append(part.where(t.models.c.name.in_(bindparam("models", expanding=True))) if named else part)
+    ids = union_all(*parts) if len(parts) > 1 else parts[0]
+    return select(t.observations).where(t.observations.c.id.in_(ids))
+
+
+@cache
+def _recent_statement(models: int, limit: int) -> Any:
+    """``recent_series``'s statement for ``models`` models, built once (building it costs more than running it)."""
+    o = t.observations
+    parts = [
+        select(
+            select(o.c.model, o.c.at, o.c.value, o.c.id)
+            .where(o.c.model == bindparam(f"model_{i}"), o.c.metric == bindparam("metric"))
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        for i in range(models)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 # -- row <-> value ------------------------------------------------------------------------------------
