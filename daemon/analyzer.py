@@ -8,6 +8,7 @@ The rules:
 
 - ``artifact_corrupt`` at once when the champion's file does not verify;
 - ``data_quality`` at once when a batch was quarantined or had quality problems (each reason kept);
+- ``source_failed`` at once when a model's sql or http source could not be pulled; a pull that works is health;
 - ``data_drift`` when features, predictions or labels drifted, ``performance_drop`` when the measured
   primary metric is under its floor, ``host_pressure`` and ``backlog`` when a reading is over its limit:
   each only if seen in N of the last T readings (of the same champion version, where versioned);
@@ -73,6 +74,9 @@ class Analyzer:
             verdicts[SymptomKind.DATA_QUALITY] = self._quality(model, quality, now)
         if Metric.PIPELINE_FAILED in latest:
             verdicts[SymptomKind.PIPELINE_FAILED] = self._pipeline(latest[Metric.PIPELINE_FAILED])
+        pulls = [o for o in fresh if o.metric == Metric.SOURCE_FAILED]
+        if pulls:
+            verdicts[SymptomKind.SOURCE_FAILED] = self._source(pulls)
         if Metric.DRIFT_SHARE in latest:
             self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest[Metric.DRIFT_SHARE], settings, _drifted)
         floor = settings.min_accuracy if model.task is Task.CLASSIFICATION else settings.min_r2
@@ -170,6 +174,23 @@ class Analyzer:
             score=1.0,
             summary=RULES[SymptomKind.PIPELINE_FAILED].summary(obs),
             evidence=dict(e),
+        )
+
+    @staticmethod
+    def _source(pulls: list[Observation]) -> Symptom | None:
+        """A source that could not be pulled this tick; a successful pull of every stream is health."""
+        failed = [o for o in pulls if o.value >= 1.0]
+        if not failed:
+            return None
+        first = failed[0]
+        return Symptom(
+            at=first.at,
+            model=first.model,
+            kind=SymptomKind.SOURCE_FAILED,
+            severity=Severity.WARNING,
+            score=float(max(int(o.evidence.get("failures", 1)) for o in failed)),
+            summary=RULES[SymptomKind.SOURCE_FAILED].summary(first),
+            evidence={"streams": [dict(o.evidence) for o in failed]},
         )
 
     @staticmethod

@@ -300,6 +300,33 @@ def models(
 
 
 @app.command()
+def sources(
+    name: Annotated[str | None, typer.Argument(help="one model's sources")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Each pulled source's state: last pull, watermark, rows and batches taken, lag, errors and back-off."""
+    from daemon.sources import source_view
+
+    with _heald(config) as heald:
+        if name is not None:
+            heald.store.get_model(name)
+        now = heald.clock.now()
+        data = [source_view(s, now) for s in heald.store.source_states(name)]
+    if as_json:
+        _print_json(data)
+        return
+    columns = ("model", "stream", "kind", "last pull", "watermark", "rows", "batches", "lag", "failures", "error")
+    table = Sheet(title="sources", columns=columns, wrap=frozenset({"error"}))
+    for s in data:
+        lag = "-" if s["lag_seconds"] is None else f"{s['lag_seconds'] / 60:.0f} min"
+        failing = f"[red]{s['failures']}[/red]" if s["failures"] else "0"
+        row = (s["model"], s["stream"], s["kind"], _t(s["last_pull_at"]), str(s["watermark"]), str(s["rows"]))
+        table.add(*row, str(s["batches"]), lag, failing, s["last_error"] or "-")
+    show(out, table)
+
+
+@app.command()
 def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every alias move of a model: when, from which version to which, by whom and why."""
     with _heald(config) as heald:

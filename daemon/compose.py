@@ -26,6 +26,7 @@ from daemon.incidents import IncidentTracker
 from daemon.leader import Leadership, default_holder, lease_ttl
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
+from daemon.sources import pullings
 from knowledge.artifacts import ArtifactStore
 from knowledge.clock import Clock, SystemClock
 from knowledge.registry import ModelRegistry
@@ -42,6 +43,7 @@ from sensors.pipeline_runs import PipelineRunSensor
 from sensors.pool import PoolReading, PoolSensor
 from sensors.quality import QualitySensor
 from sensors.shadow import ShadowSensor
+from sensors.sources.puller import SourcePuller
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +58,8 @@ class Heald:
 
     def close(self) -> None:
         self.loop.p.pool.shutdown(wait=True)
+        if self.loop.p.sources is not None:
+            self.loop.p.sources.close()
         self.store.close()
 
 
@@ -166,6 +170,7 @@ def build(
         registry=registry,
         clock=clock,
         intake=LandingIntake(settings.landing, state / "batches", state / "quarantine"),
+        sources=SourcePuller(settings.landing, pullings(settings, os.environ)),
         sensors=sensors,
         analyzer=Analyzer(store, analyzer_settings, anomaly),
         tracker=IncidentTracker(store, policy.resolve_after),

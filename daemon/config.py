@@ -110,6 +110,58 @@ class Monitor(Strict):
     anomaly_tolerance: float = Field(0.05, ge=0, description="how far under the healthy scores is anomalous")
 
 
+class SourceSettings(Strict):
+    """Where a model's batches come from (``[models.source]``): the landing folder, a database query or an API.
+
+    ``sql`` and ``http`` pages are written into the landing folder and taken by the same intake as dropped
+    files (validation, quarantine with a reason, exactly once); the watermark advances with the batch.
+    """
+
+    kind: Literal["landing", "sql", "http"] = "landing"
+    url: str = Field("", description="sql: a SQLAlchemy URL; http: the endpoint answering rows as JSON")
+    url_env: str = Field("", description="environment variable holding the URL (keeps a password out of the file)")
+    url_file: Path | None = Field(None, description="file holding the URL (its first line)")
+    token_env: str = Field("", description="http: environment variable holding a bearer token")
+    token_file: Path | None = Field(None, description="http: file holding a bearer token (its first line)")
+    query: str = Field("", description="sql: the rows, with a :watermark bind parameter (use >= :watermark)")
+    labels_query: str = Field(
+        "", description="sql: labelled rows (the row's columns and the target) since :watermark, e.g. a join"
+    )
+    labels_url: str = Field("", description="http: the endpoint answering labelled rows")
+    watermark: str = Field("", description="column that only grows as rows arrive: updated-at time or increasing id")
+    labels_watermark: str = Field("", description="the labels' watermark column (default: `watermark`)")
+    key: str = Field("", description="column naming a row: rows read again within the look-back are dropped by it")
+    start: str = Field(
+        "", description="the first watermark: 0 for an id, an ISO time for a timestamp (http: empty sends none)"
+    )
+    since_param: str = Field("since", description="http: query parameter carrying the watermark or cursor")
+    cursor_field: str = Field("next", description="http: field of an object answer holding the next cursor")
+    lookback: float = Field(
+        0, ge=0, description="read again this far behind the watermark (seconds for times, units for numbers)"
+    )
+    max_rows_per_tick: int = Field(10_000, ge=1, le=10_000_000, description="rows one pull takes; the rest next tick")
+    timeout_seconds: float = Field(10, gt=0, le=3600)
+    max_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="http: a larger answer is refused")
+    backoff_seconds: float = Field(60, gt=0, description="wait after a failed pull; doubles with each failure")
+    max_backoff_seconds: float = Field(3600, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceSettings:
+        if self.kind == "landing":
+            return self
+        missing = [name for name, given in self._required() if not given]
+        if missing:
+            raise ValueError(f"a {self.kind} source needs {', '.join(missing)}")
+        return self
+
+    def _required(self) -> list[tuple[str, bool]]:
+        where = bool(self.url or self.url_env or self.url_file)
+        if self.kind == "sql":
+            given = {"query": self.query, "watermark": self.watermark, "start": self.start, "key": self.key}
+            return [("url (or url_env, url_file)", where), *((k, bool(v)) for k, v in given.items())]
+        return [("url (or url_env, url_file)", where), ("key", bool(self.key))]
+
+
 class ModelSettings(Strict):
     """A model under management."""
 
@@ -126,6 +178,7 @@ class ModelSettings(Strict):
     health: dict[str, float] = Field(
         default_factory=dict, description="more bounds, e.g. {f1_macro = 0.7, rmse = 12.0}: floors, ceilings for errors"
     )
+    source: SourceSettings = Field(SourceSettings(), description="where batches come from; default the landing folder")
 
 
 class Settings(Strict):
@@ -203,6 +256,10 @@ class Settings(Strict):
         if "@" in data.get("database_url", "") and ":" in data["database_url"].split("@")[0]:
             head, tail = data["database_url"].split("@", 1)
             data["database_url"] = head.rsplit(":", 1)[0] + ":***@" + tail
+        for model in data.get("models", []):
+            source = model.get("source", {})
+            if "@" in source.get("url", ""):
+                source["url"] = _mask_password(source["url"])
         return data
 
 
@@ -301,6 +358,12 @@ def _env_value(value: str) -> Any:
         except json.JSONDecodeError:
             return value
     return value
+
+
+def _mask_password(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host`` (a URL without a password is kept)."""
+    head, tail = url.split("@", 1)
+    return head.rsplit(":", 1)[0] + ":***@" + tail if ":" in head.split("//", 1)[-1] else url
 
 
 def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from daemon.compose import Heald, build
-from daemon.config import ModelSettings, Policy, Settings
+from daemon.config import ModelSettings, Policy, Settings, SourceSettings
 from daemon.onboard import onboard
 from knowledge.clock import ManualClock
 from knowledge.values import IncidentStatus
@@ -70,7 +70,17 @@ def generate(rows: int, *, drifted: bool, rng: np.random.Generator) -> pd.DataFr
     )
 
 
-def demo_settings(state: Path) -> Settings:
+# Where each simulated hour's labelled batch goes: the landing folder by default, or a table a sql source reads.
+Feed = Callable[[Heald, int, pd.DataFrame], None]
+
+
+def drop_in_landing(heald: Heald, tick: int, batch: pd.DataFrame) -> None:
+    landing = heald.settings.landing / MODEL
+    landing.mkdir(parents=True, exist_ok=True)
+    batch.to_csv(landing / f"batch-{tick:04d}.csv", index=False)
+
+
+def demo_settings(state: Path, source: SourceSettings | None = None) -> Settings:
     return Settings(
         state_dir=state,
         n_estimators=60,
@@ -78,7 +88,11 @@ def demo_settings(state: Path) -> Settings:
         tick_seconds=3600,
         executor="inline",
         policy=Policy(stable_after=4, min_retrain_rows=600),
-        models=[ModelSettings(name=MODEL, target=TARGET, task="classification", min_accuracy=0.8)],
+        models=[
+            ModelSettings(
+                name=MODEL, target=TARGET, task="classification", min_accuracy=0.8, source=source or SourceSettings()
+            )
+        ],
     )
 
 
@@ -98,26 +112,33 @@ def run(
     scenario: Scenario,
     on_tick: Callable[[TickView], None] | None = None,
     host_gauge: HostGauge | None = None,
+    source: SourceSettings | None = None,
+    feed: Feed = drop_in_landing,
 ) -> dict[str, Any]:
     """Play the scenario in ``state`` (wiped first); returns the figures for the summary.
 
-    ``host_gauge`` replaces the real host readings (tests pass a fake: a loaded machine must not change them).
+    ``host_gauge`` replaces the real host readings (tests pass a fake: a loaded machine must not change them);
+    ``source`` and ``feed`` play it with another source, e.g. rows inserted into a table a sql source reads.
     """
     if state.exists():
         shutil.rmtree(state)
     state.mkdir(parents=True)
-    settings = demo_settings(state)
+    settings = demo_settings(state, source)
     write_config(settings, state / "heald.toml")
     clock = ManualClock()
     heald = build(settings, clock=clock, pool="inline", host_gauge=host_gauge)
     try:
-        return _play(heald, clock, scenario, on_tick)
+        return _play(heald, clock, scenario, on_tick, feed)
     finally:
         heald.close()
 
 
 def _play(
-    heald: Heald, clock: ManualClock, scenario: Scenario, on_tick: Callable[[TickView], None] | None
+    heald: Heald,
+    clock: ManualClock,
+    scenario: Scenario,
+    on_tick: Callable[[TickView], None] | None,
+    feed: Feed = drop_in_landing,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(scenario.seed)
     first = onboard(
@@ -131,8 +152,6 @@ def _play(
         actor="demo",
     )
     static = heald.registry.load(first)
-    landing = heald.settings.landing / MODEL
-    landing.mkdir(parents=True, exist_ok=True)
     healed, unhealed = [], []
     for tick in range(1, scenario.ticks + 1):
         clock.advance(timedelta(hours=1))
@@ -143,7 +162,7 @@ def _play(
         features = batch.drop(columns=[TARGET])
         healed.append(_accuracy(heald, features, batch[TARGET]))
         unhealed.append(float((static.predict(features) == batch[TARGET]).mean()))
-        batch.to_csv(landing / f"batch-{tick:04d}.csv", index=False)
+        feed(heald, tick, batch)
         report = heald.loop.tick()
         events += [f"incident #{i} opened" for i in report.opened]
         events += [f"action #{a} started" for a in report.started]

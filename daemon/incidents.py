@@ -5,7 +5,10 @@ health counts towards resolution; after ``resolve_after`` healthy readings in a 
 action still running, the incident resolves and the action that preceded it is marked verified.
 
 A kind whose rule has host scope (``daemon.rules``) is kept under the host's name, not the model's: a busy
-machine is one incident however many models saw it.
+machine is one incident however many models saw it, and it counts one reading per tick: the first model of
+the tick to report on a host kind speaks for the host, so a healthy host resolves after ``resolve_after``
+ticks whatever the number of models (not ``resolve_after`` / N). For the same reason only the daemon that
+acts counts healthy readings when two share a store; both may open an incident, and the store keeps one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from daemon.analyzer import Verdicts
 from daemon.logs import get
 from daemon.rules import HOST, owner
 from knowledge.sql.store import ACTIVE_ACTION, SqlKnowledgeStore
-from knowledge.values import ActionKind, ActionOutcome, ActionState, Incident, IncidentStatus, ModelRecord
+from knowledge.values import (
+    ActionKind,
+    ActionOutcome,
+    ActionState,
+    Incident,
+    IncidentStatus,
+    ModelRecord,
+    SymptomKind,
+)
 
 log = get("heald.incidents")
 
@@ -34,8 +45,11 @@ class IncidentTracker:
     def __init__(self, store: SqlKnowledgeStore, resolve_after: int) -> None:
         self.store = store
         self.resolve_after = resolve_after
+        self._host_read: dict[SymptomKind, datetime] = {}  # the tick each host kind was last applied
 
-    def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime) -> Changes:
+    def apply(self, model: ModelRecord, verdicts: Verdicts, now: datetime, *, counting: bool = True) -> Changes:
+        """Open or refresh incidents from this tick's symptoms; count healthy readings towards resolution only when
+        ``counting`` (the daemon that acts): a follower's readings would count the same tick twice."""
         active = {(i.model, i.kind): i for i in self.store.active_incidents(model.name)}
         if any(owner(kind, model.name) == HOST for kind in verdicts):
             active |= {(i.model, i.kind): i for i in self.store.active_incidents(HOST)}
@@ -43,6 +57,10 @@ class IncidentTracker:
         resolved: list[Incident] = []
         for kind, seen in verdicts.items():
             name = owner(kind, model.name)
+            if name == HOST:
+                if self._host_read.get(kind) == now:
+                    continue  # another model already reported the host this tick
+                self._host_read[kind] = now
             incident = active.get((name, kind))
             symptom = replace(seen, model=name) if seen is not None and name != seen.model else seen
             if symptom is not None:
@@ -64,7 +82,7 @@ class IncidentTracker:
                         severity=symptom.severity.value,
                         summary=symptom.summary,
                     )
-            elif incident is not None:
+            elif incident is not None and counting:
                 done = self._count_healthy(incident, now)
                 if done is not None:
                     resolved.append(done)

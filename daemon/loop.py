@@ -50,6 +50,7 @@ from knowledge.values import (
 )
 from sensors.base import SenseContext, Sensor, SensorSettings
 from sensors.intake import LandingIntake
+from sensors.sources.puller import SourcePuller
 
 log = get("heald.loop")
 
@@ -89,6 +90,8 @@ class LoopParts:
     # Takes or renews the actor lease: the epoch held, or None while another daemon holds it. Without a
     # lease (a single embedded daemon, the tests) the loop always acts, unfenced.
     lease: Callable[[], int | None] | None = None
+    # Pulls pages of the models' sql and http sources into the landing folder before the intake looks at it.
+    sources: SourcePuller | None = None
 
 
 class Loop:
@@ -151,20 +154,21 @@ class Loop:
             log.exception("tick_failure_unrecorded", model=model.name)
 
     def _tick_model(self, model: ModelRecord, now: datetime, report: TickReport, acting: bool) -> None:
+        pulled = self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None else None
         intake = self.p.intake.collect(model, self.p.store, now)
-        for event in intake.events:
+        for event in [*(pulled.events if pulled is not None else []), *intake.events]:
             getattr(log, event.level.value)(event.name, **event.fields)
         ctx = SenseContext(
             now=now, model=model, registry=self.p.registry, batches=intake.batches, settings=self.p.sensor_settings
         )
-        observations = list(intake.observations)
+        observations = [*(pulled.observations if pulled is not None else []), *intake.observations]
         for sensor in self.p.sensors:
             observations += self._sense(sensor, ctx)
         self.p.store.add_observations(observations)
         report.observations += len(observations)
         report.batches += len(intake.batches)
         verdicts = self.p.analyzer.analyze(model, observations, now)
-        changes = self.p.tracker.apply(model, verdicts, now)
+        changes = self.p.tracker.apply(model, verdicts, now, counting=acting)
         report.opened += [i.id for i in changes.opened]
         report.resolved += [i.id for i in changes.resolved]
         if acting:

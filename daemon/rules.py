@@ -182,6 +182,15 @@ RULES: Mapping[SymptomKind, Rule] = _table(
     # No automatic remedy: a person decides (the quarantine keeps the rows and their reasons).
     Rule(kind=SymptomKind.DATA_QUALITY, priority=7, ladder=(), summary=lambda o: "data quality problems"),
     Rule(kind=SymptomKind.ANOMALY, priority=8, ladder=(), summary=lambda o: "unusual readings"),
+    # The rows are not lost (the watermark waits); a retrain would not help: back off and tell a person.
+    Rule(
+        kind=SymptomKind.SOURCE_FAILED,
+        priority=9,
+        ladder=(),
+        summary=lambda o: f"{o.evidence.get('kind')} source ({o.evidence.get('stream')}): {o.evidence.get('error')}"[
+            :500
+        ],
+    ),
 )
 
 

@@ -11,6 +11,7 @@ traceback::
     │   └── DiskFullError      a write failed because the disk (or quota) is full; retried when space returns
     ├── NotFoundError          a model, version, incident or action that does not exist
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
+    ├── SourceError            a data source (a database query, an HTTP API) failed or answered badly
     └── ActionError            a remediation could not be carried out (no target, not better, ...)
 
 The pipeline, which imports nothing of heald, has its own small tree rooted at
@@ -51,6 +52,10 @@ class NotFoundError(HealdError):
 
 class ArtifactError(HealdError):
     """A model file is missing, unreadable, or its sha256 does not match the registry."""
+
+
+class SourceError(HealdError):
+    """A data source (a database query, an HTTP API) cannot be reached, timed out, or answered badly."""
 
 
 class ActionError(HealdError):

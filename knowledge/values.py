@@ -35,6 +35,7 @@ class SymptomKind(StrEnum):
     HOST_PRESSURE = "host_pressure"
     ANOMALY = "anomaly"
     BAD_PROMOTION = "bad_promotion"
+    SOURCE_FAILED = "source_failed"
 
 
 class Metric(StrEnum):
@@ -53,6 +54,7 @@ class Metric(StrEnum):
     BACKLOG = "backlog"
     SHADOW = "shadow"
     SENSOR_FAILED = "sensor_failed"
+    SOURCE_FAILED = "source_failed"
 
 
 class Severity(StrEnum):
@@ -242,6 +244,30 @@ class Batch:
     status: str = "accepted"
     reason: str = ""
     claim: str | None = None  # "<sha256>/<file name>": the landing file's identity, unique per model
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceState:
+    """Where a model's pulled stream (``rows`` or ``labels`` of a sql or http source) stands.
+
+    ``watermark`` is the highest watermark (or the cursor) recorded with a batch; ``seen`` the keys already
+    taken within the look-back window (key -> watermark); ``pending`` the page written out but not yet
+    recorded (its file name, the watermark and keys it brings), settled in the batch's own transaction.
+    """
+
+    model: str
+    stream: str
+    kind: str
+    watermark: Any = None
+    seen: JSON = field(default_factory=dict)
+    pending: JSON | None = None
+    rows: int = 0
+    batches: int = 0
+    last_pull_at: datetime | None = None
+    last_success_at: datetime | None = None
+    failures: int = 0
+    last_error: str = ""
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,8 @@ DECILES = np.linspace(0.0, 1.0, 11)
 FORMAT = 1
 # Columns heald adds to the rows it captures itself: they say where a row came from, not what it holds, so
 # they are never profiled nor checked against a reference.
-OWN_COLUMNS = frozenset({"request_id", "served_at"})
+# ``source_key`` and ``source_watermark``: a pulled source's row key and watermark (``sensors.sources``).
+OWN_COLUMNS = frozenset({"request_id", "served_at", "source_key", "source_watermark"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

@@ -41,6 +41,7 @@ from pipeline.quality import check
 from pipeline.validate import OWN_COLUMNS, Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch
 from sensors.claims import PROCESSING, Claim, EntryKind, claim, entry_kind, is_disk_full, pending, place, release
+from sensors.sources.base import pulled_kind
 
 SOURCE = "intake"
 SUFFIXES = (".csv", ".parquet")
@@ -294,6 +295,7 @@ class _Pass:
                 status="accepted" if reason is None else "quarantined",
                 reason=reason or "",
                 claim=item.key,
+                pulled=item.name if pulled_kind(item.name) else None,  # a source's page: its watermark advances
             )
         except DiskFullError:
             raise
@@ -336,11 +338,11 @@ def _stored_name(item: Claim) -> str:
 
 
 def _source(path: Path) -> str:
-    """Files written by the API's capture say where they came from; everything else was dropped in."""
+    """Files written by the API's capture or a pulled source say where they came from; the rest was dropped in."""
     for prefix in ("api", "feedback"):
         if path.name.startswith(f"{prefix}-"):
             return prefix
-    return "landing"
+    return pulled_kind(path.name) or "landing"
 
 
 def _observe(now: datetime, model: str, metric: str, value: float, **evidence: object) -> Observation:

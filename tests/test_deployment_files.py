@@ -127,9 +127,9 @@ def example_keys() -> dict[str, set[str]]:
     keys: dict[str, set[str]] = {"": set()}
     table = ""
     for line in (ROOT / "systemd" / "heald.example.toml").read_text().splitlines():
-        header = re.fullmatch(r"\[\[?(\w+)\]\]?", line.strip())
+        header = re.fullmatch(r"\[\[?([\w.]+)\]\]?(\s*#.*)?", line.strip())
         if header:
-            table = header.group(1)
+            table = header.group(1).split(".")[-1]  # [models.source] is the table "source"
             keys.setdefault(table, set())
             continue
         key = re.match(r"#?\s*(\w+)\s*=", line.strip())
@@ -141,9 +141,10 @@ def example_keys() -> dict[str, set[str]]:
 def test_example_config_documents_every_setting() -> None:
     """Every key of the settings model (top level, [policy], [pipeline], [monitor], [[models]]) appears in
     systemd/heald.example.toml, set or commented out, and the file names no key heald does not know."""
-    from daemon.config import ModelSettings, Monitor, PipelineSettings, Policy, Settings
+    from daemon.config import ModelSettings, Monitor, PipelineSettings, Policy, Settings, SourceSettings
 
     tables = {"": Settings, "policy": Policy, "pipeline": PipelineSettings, "monitor": Monitor, "models": ModelSettings}
+    tables["source"] = SourceSettings
     shown = example_keys()
     for table, model in tables.items():
         expected = {name for name, f in model.model_fields.items() if not f.exclude} - set(tables)

@@ -12,8 +12,9 @@ on the same stream with an abrupt drift at the injection, so what is measured is
 - recovery: ticks (and simulated and wall seconds) from detection to the first tick after which the
   champion loads from disk and verifies, as a restarted daemon would need;
 - resolution: the tick the incident resolved (hysteresis adds ``resolve_after`` healthy ticks);
-- healthy end: the registry checks clean, no incident is open, and the last labelled reading is above the
-  health threshold.
+- healthy end: the registry checks clean, no incident is open, and the mean of the last ``END_READINGS``
+  labelled readings is above the health threshold (one noisy batch below it is what heald's own persistence
+  rule ignores: a 500-row batch's accuracy wanders by about 1.5 points).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pipeline.train import train
 WARM_TICKS = 7  # labelled ticks before the fault: long enough for a fallback version to become stable
 AFTER_TICKS = 8  # ticks the run goes on after the injection, to see recovery and resolution
 RECOVER_WITHIN = 3  # the usual promise: recovered within this many ticks of detection
+END_READINGS = 3  # the labelled readings whose mean tells a healthy end
 FAULT_KINDS = {"artifact_corrupt", "pipeline_failed"}
 INJECTED_PROMOTION = (
     "retrain (injected: a challenger its judging sample flattered)"  # incidents a fault is expected to open
@@ -494,12 +496,12 @@ def _record(out: FaultResult, watch: Watch, system: HealdSystem, scores: list[fl
             out.recovery_sim_seconds = out.recovery_ticks * system.tick_seconds
             out.recovery_wall_seconds = watch.recovery_wall
     out.remedies = [f"{a.kind.value}:{a.state.value}" for a in system.actions() if a.actor == "heald"]
-    last = system.heald.store.observations(MODEL, metric="performance", limit=1)
+    last = system.heald.store.observations(MODEL, metric="performance", limit=END_READINGS)
     out.healthy = (
         watch.fault.recovered(system)
         and not system.heald.store.active_incidents(MODEL)
         and bool(last)
-        and last[-1].value >= system.floor
+        and float(np.mean([o.value for o in last])) >= system.floor
     )
     on_time = out.recovery_ticks is not None and out.recovery_ticks <= watch.fault.within
     out.status = "recovered" if on_time and out.healthy else "not recovered"

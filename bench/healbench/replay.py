@@ -85,6 +85,9 @@ class TimedPool:
     def pending(self) -> int:
         return self.inner.pending()
 
+    def size(self) -> int:
+        return self.inner.size()
+
     def resize(self, workers: int) -> int:
         return self.inner.resize(workers)
 

@@ -437,4 +437,5 @@ def write_section(results: Path, section: str, key: str) -> None:
     text = results.read_text(encoding="utf-8") if results.exists() else "# Benchmark results\n\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
+    results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text, encoding="utf-8")

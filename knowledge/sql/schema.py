@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from knowledge.sql.types import UtcDateTime
@@ -112,6 +113,15 @@ incidents = Table(
     Column("clear_ticks", Integer, nullable=False, default=0),
     Column("acked_by", String(128), nullable=True),
     Index("ix_incidents_model_kind_status", "model", "kind", "status"),
+    # One active incident per model and kind, even when two daemons open it in the same instant.
+    Index(
+        "uq_incidents_active",
+        "model",
+        "kind",
+        unique=True,
+        sqlite_where=text("status <> 'resolved'"),
+        postgresql_where=text("status <> 'resolved'"),
+    ),
 )
 
 symptoms = Table(
@@ -192,6 +202,26 @@ batches = Table(
     Column("claim", String(320), nullable=True),
     Index("ix_batches_model_received", "model", "received_at"),
     UniqueConstraint("model", "claim", name="uq_batches_model_claim"),
+)
+
+# Where each pulled stream of a sql or http source stands; ``pending`` is settled in the transaction that
+# records the page's batch, so the watermark advances exactly when its rows are recorded.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("stream", String(16), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("watermark", JSON, nullable=True),
+    Column("seen", JSON, nullable=False),
+    Column("pending", JSON, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("batches", Integer, nullable=False),
+    Column("last_pull_at", UTC_TS, nullable=True),
+    Column("last_success_at", UTC_TS, nullable=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("retry_at", UTC_TS, nullable=True),
 )
 
 # Rows the API served, until their label arrives (or the retention bound forgets them); ``flushed`` says the

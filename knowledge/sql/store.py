@@ -21,7 +21,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any, TypeVar, get_type_hints
 
-from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, union_all, update
+from sqlalchemy import Row, and_, bindparam, func, insert, null, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -44,6 +44,7 @@ from knowledge.values import (
     Observation,
     PipelineRun,
     ServedRow,
+    SourceState,
     StageRun,
     Symptom,
     SymptomKind,
@@ -323,6 +324,18 @@ class SqlKnowledgeStore:
     # -- incidents ----------------------------------------------------------------------------------
 
     def open_incident(self, symptom: Symptom) -> Incident:
+        """Open an incident for ``symptom``; if one of its model and kind is already active (another daemon
+        opened it an instant ago), the symptom joins that one instead: there is never a second."""
+        try:
+            return self._insert_incident(symptom)
+        except IntegrityError:
+            active = [i for i in self.active_incidents(symptom.model) if i.kind is symptom.kind]
+            if not active:
+                raise
+            self.add_symptom(symptom, active[0].id)
+            return active[0]
+
+    def _insert_incident(self, symptom: Symptom) -> Incident:
         with self.engine.begin() as c:
             new_id = c.execute(
                 insert(t.incidents).values(
@@ -563,16 +576,20 @@ class SqlKnowledgeStore:
         status: str = "accepted",
         reason: str = "",
         claim: str | None = None,
+        pulled: str | None = None,
     ) -> Batch:
         """Record a batch in one transaction; a ``claim`` (a landing file's identity) is recorded at most once.
 
         A second row for the same claim raises ``StoreError`` and changes nothing; a full disk raises
-        ``DiskFullError`` and changes nothing, so the caller can simply try again later.
+        ``DiskFullError`` and changes nothing, so the caller can simply try again later. ``pulled`` names the
+        file a source's page was written to: its stream's watermark advances in this same transaction.
         """
-        values = {k: v for k, v in locals().items() if k != "self"}  # exactly the keyword arguments above
+        values = {k: v for k, v in locals().items() if k not in ("self", "pulled")}  # the columns given above
         try:
             with self.engine.begin() as c:
                 new_id = c.execute(insert(t.batches).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+                if pulled is not None:
+                    _settle_pull(c, model, pulled, rows, received_at)
         except IntegrityError as exc:
             raise StoreError(f"batch {claim!r} of model {model!r} is already recorded") from exc
         except OperationalError as exc:
@@ -610,6 +627,60 @@ class SqlKnowledgeStore:
         with self.engine.connect() as c:
             rows = c.execute(q.order_by(t.batches.c.id.desc()).limit(limit)).all()
         return [_from_row(Batch, r) for r in reversed(rows)]
+
+    # -- source state: the watermark of each pulled stream, advanced with the batch that records it ---------
+
+    def source_state(self, model: str, stream: str) -> SourceState | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.source_state).where(_stream(model, stream))).first()
+        return None if row is None else _from_row(SourceState, row)
+
+    def source_states(self, model: str | None = None) -> list[SourceState]:
+        q = select(t.source_state).order_by(t.source_state.c.model, t.source_state.c.stream)
+        if model is not None:
+            q = q.where(t.source_state.c.model == model)
+        with self.engine.connect() as c:
+            return [_from_row(SourceState, r) for r in c.execute(q)]
+
+    def begin_pull(self, model: str, stream: str, kind: str, *, at: datetime, pending: JSON) -> bool:
+        """Note a page about to be written out (its file, watermark and keys); False if one is pending already.
+
+        The page's batch settles it (``add_batch(pulled=...)``); a page whose file never appeared is dropped
+        with ``drop_pending`` and pulled again, from the same watermark.
+        """
+        s = t.source_state
+        with self.engine.begin() as c:
+            _ensure_stream(c, model, stream, kind)
+            done = c.execute(
+                update(s).where(_stream(model, stream), s.c.pending.is_(None)).values(pending=pending, last_pull_at=at)
+            )
+            return bool(done.rowcount)
+
+    def drop_pending(self, model: str, stream: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.source_state).where(_stream(model, stream)).values(pending=null()))
+
+    def advance_source(self, model: str, stream: str, kind: str, *, at: datetime, watermark: Any, seen: JSON) -> None:
+        """A pull that brought nothing new (or only rows already taken): move the watermark, clear the errors."""
+        with self.engine.begin() as c:
+            _ensure_stream(c, model, stream, kind)
+            c.execute(
+                update(t.source_state)
+                .where(_stream(model, stream))
+                .values(watermark=watermark, seen=seen, last_pull_at=at, **_HEALTHY, last_success_at=at)
+            )
+
+    def source_failed(self, model: str, stream: str, kind: str, *, at: datetime, error: str, retry_at: datetime) -> int:
+        """Count a failed pull and when to try again; returns the failures in a row."""
+        s = t.source_state
+        with self.engine.begin() as c:
+            _ensure_stream(c, model, stream, kind)
+            c.execute(
+                update(s)
+                .where(_stream(model, stream))
+                .values(failures=s.c.failures + 1, last_error=error[:2000], last_pull_at=at, retry_at=retry_at)
+            )
+            return int(c.execute(select(s.c.failures).where(_stream(model, stream))).scalar_one())
 
     # -- served rows: the id -> row mapping that late labels join ----------------------------------
 
@@ -868,6 +939,45 @@ class SqlKnowledgeStore:
                 return None
         except (IntegrityError, OperationalError):
             return None
+
+
+_HEALTHY = {"failures": 0, "last_error": "", "retry_at": None}
+
+
+def _stream(model: str, stream: str) -> Any:
+    return and_(t.source_state.c.model == model, t.source_state.c.stream == stream)
+
+
+def _ensure_stream(c: Connection, model: str, stream: str, kind: str) -> None:
+    """Create the stream's row on its first pull (a second daemon's insert racing ours is harmless)."""
+    if c.execute(select(t.source_state.c.model).where(_stream(model, stream))).first() is None:
+        c.execute(
+            insert(t.source_state).values(
+                model=model, stream=stream, kind=kind, seen={}, rows=0, batches=0, failures=0, last_error=""
+            )
+        )
+
+
+def _settle_pull(c: Connection, model: str, pulled: str, rows: int, at: datetime) -> None:
+    """Advance the stream whose pending page was written to ``pulled``, inside the batch's transaction."""
+    s = t.source_state
+    for state in c.execute(select(s).where(s.c.model == model, s.c.pending.is_not(None))):
+        pending = state.pending
+        if not pending or pending.get("file") != pulled:
+            continue
+        c.execute(
+            update(s)
+            .where(_stream(model, state.stream))
+            .values(
+                watermark=pending.get("watermark"),
+                seen=pending.get("seen", {}),
+                pending=null(),
+                rows=s.c.rows + rows,
+                batches=s.c.batches + 1,
+                last_success_at=at,
+                **_HEALTHY,
+            )
+        )
 
 
 def _fence(c: Connection, epoch: int | None, what: str) -> None:

@@ -147,6 +147,21 @@ def test_incident_lifecycle_and_listing(store: SqlKnowledgeStore) -> None:
         store.update_incident(opened.id, model="other")
 
 
+def test_a_second_open_of_an_active_incident_joins_the_first(store: SqlKnowledgeStore) -> None:
+    """Two daemons opening the same model's incident of one kind in the same instant leave one active incident
+    with both symptoms; once it resolved, the next symptom opens a new one."""
+    first = store.open_incident(symptom())
+    second = store.open_incident(symptom(at=T0 + timedelta(seconds=1)))
+    assert second.id == first.id
+    assert [i.id for i in store.active_incidents("m")] == [first.id]
+    assert len(store.symptoms(first.id)) == 2
+    other_kind = store.open_incident(symptom(kind=SymptomKind.PERFORMANCE_DROP))
+    assert other_kind.id != first.id
+    store.update_incident(first.id, status=IncidentStatus.RESOLVED, resolved_at=T0 + timedelta(hours=1))
+    again = store.open_incident(symptom(at=T0 + timedelta(hours=2)))
+    assert again.id not in (first.id, other_kind.id) and again.status is IncidentStatus.OPEN
+
+
 def test_action_journal_records_every_state_and_refuses_to_reopen(store: SqlKnowledgeStore) -> None:
     """An action is journaled as planned, then running, then finished; a finished action never moves again."""
     incident = store.open_incident(symptom())
