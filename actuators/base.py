@@ -7,10 +7,10 @@ fake: it records the actions it was asked to run and answers with a scripted out
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
@@ -18,6 +18,8 @@ from knowledge.values import JSON, Action, ModelRecord
 
 if TYPE_CHECKING:
     from actuators.pool import WorkerPool
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +48,10 @@ class ActContext:
     # The lease epoch the action was planned under: every alias move of the actuator carries it, so a
     # daemon that lost the lease while its action ran cannot promote (None: an operator's action).
     epoch: int | None = None
+
+    def compute(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run heavy work (a fit) on the pool's compute side: a worker process with the ``process`` executor."""
+        return function(*args, **kwargs) if self.pool is None else self.pool.compute(function, *args, **kwargs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 ``InlinePool`` runs an action at once in the caller's thread (simulated time: demo, tests, benchmarks);
 ``ThreadPool`` runs actions on background threads (scikit-learn releases the GIL while it fits) and the
-loop collects finished ones on a later tick. Both report through ``poll()``.
+loop collects finished ones on a later tick. Both report through ``poll()``. An action hands its CPU-heavy
+work (a fit) to ``compute``: here it runs in place; ``actuators.process_pool.ProcessPool`` runs it in a
+worker process, off the process that answers predictions.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from actuators.base import Outcome
 
 Job = Callable[[], Outcome]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +30,10 @@ class WorkerPool(Protocol):
     """Where actions run."""
 
     def submit(self, action_id: int, job: Job) -> None: ...
+
+    def compute(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run an action's heavy work (a fit) where this pool runs it; its arguments and result must pickle."""
+        ...
 
     def poll(self) -> list[Finished]: ...
 
@@ -55,6 +62,9 @@ class InlinePool:
     def submit(self, action_id: int, job: Job) -> None:
         self._done.append(Finished(action_id=action_id, outcome=_run(job)))
 
+    def compute(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        return function(*args, **kwargs)
+
     def poll(self) -> list[Finished]:
         done, self._done = self._done, []
         return done
@@ -82,6 +92,9 @@ class ThreadPool:
 
     def submit(self, action_id: int, job: Job) -> None:
         self._futures[action_id] = self._executor.submit(_run, job)
+
+    def compute(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        return function(*args, **kwargs)  # already on a worker thread
 
     def poll(self) -> list[Finished]:
         done = [i for i, f in self._futures.items() if f.done()]

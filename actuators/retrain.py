@@ -12,14 +12,16 @@ the planner escalates instead of promoting a worse model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from actuators.base import ActContext, Outcome
+from knowledge.artifacts import dump_model
 from knowledge.errors import ActionError, ArtifactError, NotFoundError, StoreError
-from knowledge.values import Action, Alias, Task
+from knowledge.values import JSON, Action, Alias, Task
 from pipeline import paired
 from pipeline.evaluate import metrics, primary_metric, score
 from pipeline.features import infer_spec
@@ -41,6 +43,63 @@ def recent_rows(ctx: ActContext, since: datetime | None) -> pd.DataFrame:
     return frame[frame[ctx.model.target].notna()].reset_index(drop=True)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Challenge:
+    """The best candidate of a retrain, fitted, judged, profiled and dumped (all of a retrain's heavy work)."""
+
+    window: str
+    model: Any
+    scores: dict[str, float]
+    window_scores: dict[str, float]  # the primary metric of each window's candidate on the judging rows
+    predicted: Any  # the challenger's predictions on the judging rows
+    profile: JSON
+    dumped: bytes  # the challenger's skops bytes, for the registry
+
+
+def challenge(
+    windows: dict[str, pd.DataFrame],
+    judge: pd.DataFrame,
+    *,
+    features: list[str],
+    target: str,
+    task: str,
+    params: TrainParams,
+) -> Challenge:
+    """Fit a candidate per window and keep the best on ``judge`` (on a tie the first window). Pure computation on
+    its arguments, so that a worker process can run it."""
+    metric = primary_metric(task)
+    fitted = []
+    for window, rows_in in windows.items():
+        spec = infer_spec(rows_in[[*features, target]], target)
+        model = fit_all(rows_in, target=target, task=task, spec=spec, params=params)
+        fitted.append((score(model, judge[features], judge[target], task), window, model))
+    scores, window, best = max(fitted, key=lambda f: f[0][metric])
+    learn = windows[window]
+    profile = profile_version(
+        best,
+        learn,
+        features=features,
+        labels=learn[target],
+        classification=task == Task.CLASSIFICATION.value,
+        holdout=judge,
+        holdout_labels=judge[target],
+    )
+    return Challenge(
+        window=window,
+        model=best,
+        scores=scores,
+        window_scores={w: round(f[metric], 6) for f, w, _ in fitted},
+        predicted=best.predict(judge[features]),
+        profile=profile.to_json(),
+        dumped=dump_model(best),
+    )
+
+
+def predict_rows(estimator: Any, rows: pd.DataFrame) -> Any:
+    """``estimator``'s predictions on ``rows`` (a function a worker process can run)."""
+    return estimator.predict(rows)
+
+
 class RetrainActuator:
     """Trains, judges and (if not worse) promotes a new version."""
 
@@ -60,13 +119,13 @@ class RetrainActuator:
             n_estimators=ctx.settings.n_estimators, max_depth=ctx.settings.max_depth, n_jobs=ctx.settings.n_jobs
         )
         metric = primary_metric(task)
-        fitted = []
-        for window, rows_in in self._windows(ctx, since, learn, len(judge)).items():
-            spec = infer_spec(rows_in[[*features, ctx.model.target]], ctx.model.target)
-            model = fit_all(rows_in, target=ctx.model.target, task=task, spec=spec, params=params)
-            fitted.append((score(model, judge[features], judge[ctx.model.target], task), window, rows_in, model))
-        # The best on the judging rows; on a tie the first, i.e. the rows since the symptom began.
-        challenger_scores, window, learn, challenger = max(fitted, key=lambda f: f[0][metric])
+        windows = self._windows(ctx, since, learn, len(judge))
+        # Fitting, judging, profiling and serializing are the CPU-heavy part: with the process executor they run in
+        # a worker process, not in the process that answers predictions; everything that writes the store stays.
+        made = ctx.compute(
+            challenge, windows, judge, features=features, target=ctx.model.target, task=task, params=params
+        )
+        challenger_scores, window, learn, challenger = made.scores, made.window, windows[made.window], made.model
         champion_predicted = self._champion_predictions(ctx, judge)
         champion_score = None
         gain = None
@@ -74,19 +133,10 @@ class RetrainActuator:
             champion_score = metrics(judge[ctx.model.target], champion_predicted, task)[metric]
             gain = paired.gains(
                 judge[ctx.model.target],
-                challenger.predict(judge[features]),
+                made.predicted,
                 champion_predicted,
                 classification=ctx.model.task is Task.CLASSIFICATION,
             )
-        profile = profile_version(
-            challenger,
-            learn,
-            features=features,
-            labels=learn[ctx.model.target],
-            classification=ctx.model.task is Task.CLASSIFICATION,
-            holdout=judge,
-            holdout_labels=judge[ctx.model.target],
-        )
         version = ctx.registry.register(
             ctx.model.name,
             challenger,
@@ -95,9 +145,10 @@ class RetrainActuator:
             params=params.forest_kwargs(),
             metrics=challenger_scores,
             data_fingerprint=fingerprint(learn),
-            profile=profile.to_json(),
+            profile=made.profile,
             health=self._health(ctx, challenger_scores[metric]),
             created_by=f"action:{action.id}",
+            dumped=made.dumped,
         )
         ctx.store.move_alias(
             ctx.model.name,
@@ -116,7 +167,7 @@ class RetrainActuator:
             "train_rows": len(learn),
             "judge_rows": len(judge),
             "window": window,
-            "windows": {w: round(f[metric], 6) for f, w, _, _ in fitted},
+            "windows": made.window_scores,
         }
         if gain is not None:
             bound = paired.lower_bound(gain)
@@ -186,7 +237,7 @@ class RetrainActuator:
             estimator = ctx.registry.load(champion)
         except ArtifactError:
             return None
-        return estimator.predict(judge[list(ctx.model.features)])
+        return ctx.compute(predict_rows, estimator, judge[list(ctx.model.features)])
 
     @staticmethod
     def _health(ctx: ActContext, value: float) -> str:

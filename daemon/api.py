@@ -13,7 +13,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import pandas as pd
@@ -23,13 +24,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon import pages, views
+from daemon.batching import Batcher, Part
 from daemon.capture import Capture
 from daemon.compose import Heald
 from daemon.logs import get
 from daemon.metrics import CONTENT_TYPE, Metrics
 from daemon.payloads import BodyLimit, row_problems, summary
-from daemon.serving import answer
-from knowledge.errors import ArtifactError, NotFoundError
+from daemon.serving import Answer, Champion, ChampionCache, predict_parts, shape
+from knowledge.errors import ArtifactError, NoChampionError, NotFoundError
 from pipeline.errors import DataError
 from pipeline.profile import Profile
 
@@ -164,50 +166,47 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    cache = ChampionCache()
+    batcher: Batcher[Served] = Batcher(window=0.005, max_rows=1000)
+
     @app.post("/models/{name}/predict")
     def predict(name: str, body: PredictRequest) -> dict[str, Any]:
         started = time.perf_counter()
         heald = current()
-        if len(body.rows) > heald.settings.api_max_rows:
+        settings = heald.settings
+        cache.refresh = settings.serving_refresh_ms / 1000
+        batcher.window, batcher.max_rows = settings.serving_batch_window_ms / 1000, settings.serving_max_batch_rows
+        if len(body.rows) > settings.api_max_rows:
             metrics.rejected.labels("predict").inc()
-            raise HTTPException(
-                413, f"{len(body.rows)} rows: the limit is api_max_rows = {heald.settings.api_max_rows}"
-            )
-        model = _found(lambda: heald.store.get_model(name))
-        champion = heald.registry.champion(name)
-        if champion is None:
-            raise HTTPException(503, f"model {name!r} has no champion")
-        # Values of the features a row carries are checked first (a missing feature is served degraded below).
-        kinds = {c: str(p.get("kind")) for c, p in champion.profile.get("columns", {}).items() if isinstance(p, dict)}
-        problems = row_problems(body.rows, model.features, kinds)
-        if problems:
-            metrics.rejected.labels("predict").inc()
-            raise HTTPException(422, summary(problems))
-        try:
+            raise HTTPException(413, f"{len(body.rows)} rows: the limit is api_max_rows = {settings.api_max_rows}")
+        with batcher.arriving() as arrival:
+            champion = _served_champion(cache, heald, name)
+            # Values of the features a row carries are checked first (a missing feature is served degraded below),
+            # per request and before batching: one bad request never fails the others of its batch.
+            problems = row_problems(body.rows, champion.model.features, champion.kinds)
+            if problems:
+                metrics.rejected.labels("predict").inc()
+                raise HTTPException(422, summary(problems))
             # Rows in the training file's shape are welcome: target, ids and excluded columns are ignored, and
             # a missing feature is answered degraded (filled from the reference) rather than refused.
-            given = answer(heald.store, heald.registry, model, pd.DataFrame(body.rows))
-        except NotFoundError as exc:
-            raise HTTPException(503, str(exc)) from None
-        except ArtifactError as exc:
-            raise HTTPException(503, str(exc)) from None
-        except (DataError, ValueError, TypeError) as exc:
-            metrics.rejected.labels("predict").inc()
-            raise HTTPException(422, f"rows cannot be predicted: {exc}") from None
-        filled = sorted({*given.filled, *(f for f in model.features if any(f not in row for row in body.rows))})
-        captured = [{k: v for k, v in row.items() if k != model.target} for row in body.rows]
-        ids = capture.served(name, captured, at=heald.clock.now(), version=given.version)
-        metrics.predictions.labels(name).inc(len(ids))
+            key = (name, champion.stamp, shape(body.rows))
+            try:
+                served = batcher.run(key, body.rows, lambda parts: _serve(heald, capture, champion, parts), arrival)
+            except (DataError, ValueError, TypeError) as exc:
+                metrics.rejected.labels("predict").inc()
+                raise HTTPException(422, f"rows cannot be predicted: {exc}") from None
+        filled = sorted({*served.answer.filled, *_partly_missing(champion, body.rows)})
+        metrics.predictions.labels(name).inc(len(served.ids))
         for column in filled:
-            metrics.degraded.labels(name, column).inc(len(ids))
+            metrics.degraded.labels(name, column).inc(len(served.ids))
         if filled:
-            log.warning("prediction_degraded", model=name, missing=filled, rows=len(ids))
+            log.warning("prediction_degraded", model=name, missing=filled, rows=len(served.ids))
         metrics.request_seconds.labels(name).observe(time.perf_counter() - started)
         return {
             "model": name,
-            "version": given.version,
-            "ids": ids,
-            "predictions": given.predictions,
+            "version": served.answer.version,
+            "ids": served.ids,
+            "predictions": served.answer.predictions,
             "degraded": bool(filled),
             "missing": filled,
         }
@@ -219,6 +218,44 @@ def _prediction_routes(app: FastAPI, current: Callable[[], Heald], capture: Capt
         labels = _spelled_labels(heald, name, body.labels)
         unknown = capture.feedback(name, labels, at=heald.clock.now())
         return {"accepted": len(body.labels) - len(unknown), "unknown": unknown}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Served:
+    """One request's answer and the ids its captured rows got."""
+
+    answer: Answer
+    ids: list[str]
+
+
+def _served_champion(cache: ChampionCache, heald: Heald, name: str) -> Champion:
+    """The cached champion of ``name``: 404 for an unknown model, 503 without a champion that verifies."""
+    try:
+        return cache.get(heald.store, heald.registry, name)
+    except NoChampionError as exc:
+        raise HTTPException(503, str(exc)) from None
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except ArtifactError as exc:
+        raise HTTPException(503, str(exc)) from None
+
+
+def _partly_missing(champion: Champion, rows: list[dict[str, Any]]) -> set[str]:
+    """Features some rows lack (after accepted renames): those rows are served degraded too."""
+    named = [{champion.mappings.get(k, k) for k in row} for row in rows]
+    return {f for f in champion.model.features if any(f not in keys for keys in named)}
+
+
+def _serve(heald: Heald, capture: Capture, champion: Champion, parts: Sequence[Part]) -> list[Served | Exception]:
+    """Predict a batch's parts in one call and capture every served row in one write; ids stay per request."""
+    answers = predict_parts(champion, parts)
+    target = champion.model.target
+    kept = [(part, a) for part, a in zip(parts, answers, strict=True) if isinstance(a, Answer)]
+    captured = [[{k: v for k, v in row.items() if k != target} for row in part] for part, _ in kept]
+    ids = iter(
+        capture.served_parts(champion.model.name, captured, at=heald.clock.now(), version=champion.version.number)
+    )
+    return [Served(answer=a, ids=next(ids)) if isinstance(a, Answer) else a for a in answers]
 
 
 def _spelled_labels(heald: Heald, name: str, labels: dict[str, Any]) -> dict[str, Any]:

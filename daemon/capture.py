@@ -51,6 +51,20 @@ class Capture:
         )
         return ids
 
+    def served_parts(
+        self, model: str, parts: list[list[dict[str, Any]]], *, at: datetime, version: int | None = None
+    ) -> list[list[str]]:
+        """Record the rows of several requests answered together in one write; returns each request's ids."""
+        ids = [[uuid.uuid4().hex for _ in rows] for rows in parts]
+        served = [
+            ServedRow(model=model, request_id=i, served_at=at, row=_plain(row), version=version)
+            for part_ids, rows in zip(ids, parts, strict=True)
+            for i, row in zip(part_ids, rows, strict=True)
+        ]
+        if served:
+            self.store().add_served_rows(served)
+        return ids
+
     def feedback(self, model: str, labels: dict[str, Any], *, at: datetime) -> list[str]:
         """Attach labels to served rows; returns the ids that were not found (nothing is recorded for them)."""
         return self.store().label_served(model, labels, at)

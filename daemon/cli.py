@@ -12,32 +12,35 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from actuators.base import ActContext
-from actuators.rerun import RerunActuator
-from actuators.runs import promote_if_not_worse, recorded_run, register_run
 from daemon import config as configuration
 from daemon import landing, logs, views
-from daemon.compose import Heald, act_settings, build, model_settings, retry_policy, runs_folder
 from daemon.exit_codes import exit_code
-from daemon.onboard import create, detect_task, run_config, runner
 from daemon.output import Sheet, number, rounded, show
-from daemon.progress import StageProgress
+from knowledge.clock import Clock, SystemClock
 from knowledge.errors import ActionError, ConfigError, HealdError, NotFoundError
+from knowledge.registry import ModelRegistry
+from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Action, ActionKind, ActionState, Alias, SymptomKind, Task
-from pipeline.drift import DriftSettings, compare
 from pipeline.errors import DataError, PipelineError
-from pipeline.ingest import DatasetInfo, Kind, read_table
-from pipeline.profile import build_profile
-from pipeline.quality import check
+
+if TYPE_CHECKING:
+    from daemon.compose import Heald
+    from pipeline.ingest import Kind
+
+# The ML stack (scikit-learn, pandas, scipy, skops) and the loop that needs it are imported inside the commands
+# that train, check data or act (init, pipeline, drift, rollback, retrain, report, demo), never here: `--help`,
+# `status`, `incidents`, `models`, `history` and the other commands over the knowledge store start in a
+# fraction of the time (bench/cli.py measures it; tests/daemon/test_cli_imports.py keeps it so).
 
 app = typer.Typer(
     help="Operate heald, the self-healing MLOps daemon. Exit status: 0 ok, 1 failure, 2 usage or config error, "
@@ -85,14 +88,46 @@ def _print_json(data: Any) -> None:
 
 @contextmanager
 def _heald(config: Path | None) -> Iterator[Heald]:
-    settings = configuration.load(config)
-    logs.configure(settings.log_level, stream=sys.stderr)
-    configuration.warn_ignored(settings, logs.get("healctl"))
+    """The whole wired-up heald (loop, sensors, actuators): for commands that run actions or the pipeline."""
+    from daemon.compose import build
+
+    settings = _settings(config)
     heald = build(settings, pool="inline")
     try:
         yield heald
     finally:
         heald.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Knowledge:
+    """What the commands that read or journal need: the store and the registry, without the loop."""
+
+    settings: configuration.Settings
+    store: SqlKnowledgeStore
+    registry: ModelRegistry
+    clock: Clock
+
+
+@contextmanager
+def _knowledge(config: Path | None) -> Iterator[Knowledge]:
+    """The knowledge store and registry alone: opening them imports no scikit-learn, pandas or skops."""
+    from knowledge.artifacts import ArtifactStore
+
+    settings = _settings(config)
+    store = SqlKnowledgeStore.open(settings.database)
+    try:
+        registry = ModelRegistry(store, ArtifactStore(settings.artifacts))
+        yield Knowledge(settings=settings, store=store, registry=registry, clock=SystemClock())
+    finally:
+        store.close()
+
+
+def _settings(config: Path | None) -> configuration.Settings:
+    settings = configuration.load(config)
+    logs.configure(settings.log_level, stream=sys.stderr)
+    configuration.warn_ignored(settings, logs.get("healctl"))
+    return settings
 
 
 @config_app.command("check")
@@ -111,7 +146,7 @@ def config_check(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Each model's champion, latest performance, drift and artifact verdicts, and open incidents."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         data = views.status_view(heald.store, heald.registry)
     if as_json:
         _print_json(data)
@@ -155,6 +190,12 @@ def drift(
     as_json: JsonOpt = False,
 ) -> None:
     """Run heald's drift and quality checks on two files: per column test, statistic, p-value, effect, verdict."""
+    from daemon.onboard import detect_task
+    from pipeline.drift import DriftSettings, compare
+    from pipeline.ingest import read_table
+    from pipeline.profile import build_profile
+    from pipeline.quality import check
+
     settings = configuration.load(config)
     ref, cur = read_table(reference), read_table(current)
     if target is not None and target not in ref.columns:
@@ -213,7 +254,7 @@ def incidents(
     as_json: JsonOpt = False,
 ) -> None:
     """List incidents (newest first) or show one incident's timeline."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         if incident_id is not None:
             one = views.incident_view(heald.store, heald.store.get_incident(incident_id))
             one["timeline"] = views.timeline(heald.store, incident_id)
@@ -268,7 +309,7 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """List every version (or one model's) with its test metrics, aliases and health."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         names = [name] if name else [m.name for m in heald.store.list_models()]
         data = []
         for model in names:
@@ -308,7 +349,7 @@ def sources(
     """Each pulled source's state: last pull, watermark, rows and batches taken, lag, errors and back-off."""
     from daemon.sources import source_view
 
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         if name is not None:
             heald.store.get_model(name)
         now = heald.clock.now()
@@ -329,7 +370,7 @@ def sources(
 @app.command()
 def history(model: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every alias move of a model: when, from which version to which, by whom and why."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         heald.store.get_model(model)
         moves: list[dict[str, Any]] = [
             {
@@ -415,7 +456,7 @@ def promote(
 ) -> None:
     """Make a chosen version champion, journaled; refused if its file does not verify, and (unless --force) if
     it was rolled back or is below its health threshold."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         target = heald.registry.version(model, number)
         action = _journal(heald, model, ActionKind.PROMOTE, reason, {"version": number, "force": force})
         try:
@@ -431,7 +472,7 @@ def promote(
     out.print(f"[green]promote #{action.id} succeeded[/green]: {model} {detail}", highlight=False)
 
 
-def _promotable(heald: Heald, model: str, number: int, *, force: bool) -> None:
+def _promotable(heald: Knowledge | Heald, model: str, number: int, *, force: bool) -> None:
     """The checks a rollback makes too (the file verifies, nothing rolled back comes back unasked), and health."""
     version = heald.registry.version(model, number)
     if heald.store.alias(model, Alias.CHAMPION) == number:
@@ -452,14 +493,14 @@ def submit(
     config: ConfigOpt = None,
 ) -> None:
     """Hand a batch to the daemon: copied atomically into the model's landing folder, owned by the service."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         heald.store.get_model(model)
         target = landing.submit(file, heald.settings.landing / model)
     out.print(f"{model}: batch {target.name} waits in {target.parent}; the next tick takes it in", highlight=False)
 
 
 def _control(config: Path | None, model: str, kind: str, reason: str, **extra: Any) -> None:
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         heald.store.get_model(model)
         now = heald.clock.now()
         if kind in ("pause", "resume"):
@@ -504,7 +545,7 @@ def map_column(
     config: ConfigOpt = None,
 ) -> None:
     """Accept a renamed column: rows carrying --from are read as --to, served and learned normally (journaled)."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         record = heald.store.get_model(model)
         now = heald.clock.now()
         if undo:
@@ -537,7 +578,7 @@ def ack(
     incident_id: int, by: Annotated[str, typer.Option(help="who takes it")] = "operator", config: ConfigOpt = None
 ) -> None:
     """Acknowledge an incident: a person has seen it."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         heald.store.get_incident(incident_id)
         heald.store.update_incident(incident_id, acked_by=by, updated_at=heald.clock.now())
     out.print(f"incident #{incident_id} acknowledged by {by}")
@@ -562,6 +603,10 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a model from your own data: validate, train and evaluate v1, make it champion and stable."""
+    from daemon.compose import model_settings
+    from daemon.onboard import create
+    from daemon.progress import StageProgress
+
     configuration.check_model_name(name)  # before anything is trained: the name becomes a folder
     with _heald(config) as heald:
         with StageProgress(err if as_json else out, f"init {name}") as progress:
@@ -595,7 +640,17 @@ def init(
         out.print(f"  {key} = {value:.4f}")
     for reason in view["health_reasons"]:
         out.print(f"  [yellow]health:[/yellow] {reason}")
-    out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+    source = heald.settings.source
+    if source in ("<defaults>", str(path)):
+        out.print(f"config written to {path}: start the daemon with `heald --config {path}`")
+    else:
+        # The daemon already running on the person's config (the service's /etc/heald/heald.toml, say) takes the
+        # model from the store; that file is theirs to edit, so the entry is only pointed at, never merged in.
+        out.print(
+            f"model settings written to {path}; the daemon using {source} takes the model on its next tick. To keep "
+            f"this model's settings (target, exclusions) there, copy its [[models]] entry from {path} into {source}.",
+            markup=False,
+        )
 
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
@@ -610,8 +665,10 @@ def _print_validation(report: dict[str, Any]) -> None:
         out.print(line, highlight=False, soft_wrap=True)
 
 
-def _schema(heald: Heald, name: str) -> dict[str, Kind]:
+def _schema(heald: Knowledge | Heald, name: str) -> dict[str, Kind]:
     """The columns and kinds the model's champion was trained on."""
+    from pipeline.ingest import DatasetInfo
+
     model = heald.store.get_model(name)
     champion = heald.registry.champion(name)
     dataset = champion.profile.get("dataset") if champion is not None else None
@@ -621,13 +678,13 @@ def _schema(heald: Heald, name: str) -> dict[str, Kind]:
     return dict.fromkeys(model.features, "categorical")
 
 
-def _journal(heald: Heald, model: str, kind: ActionKind, reason: str, params: dict[str, Any]) -> Action:
+def _journal(heald: Knowledge | Heald, model: str, kind: ActionKind, reason: str, params: dict[str, Any]) -> Action:
     now = heald.clock.now()
     action = heald.store.plan_action(model=model, kind=kind, at=now, actor="healctl", reason=reason, params=params)
     return heald.store.transition_action(action.id, ActionState.RUNNING, at=now, detail="run by healctl")
 
 
-def _settle(heald: Heald, action: Action, ok: bool, detail: str, result: dict[str, Any]) -> None:
+def _settle(heald: Knowledge | Heald, action: Action, ok: bool, detail: str, result: dict[str, Any]) -> None:
     state = ActionState.SUCCEEDED if ok else ActionState.FAILED
     heald.store.transition_action(
         action.id, state, at=heald.clock.now(), detail=detail, error=None if ok else detail, result=result
@@ -644,6 +701,11 @@ def pipeline_run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole pipeline on the model's data; promote the new version only if it is not worse."""
+    from actuators.runs import promote_if_not_worse, recorded_run, register_run
+    from daemon.compose import model_settings, runs_folder
+    from daemon.onboard import run_config, runner
+    from daemon.progress import StageProgress
+
     with _heald(config) as heald:
         model = heald.store.get_model(name)
         entry = model_settings(heald.settings, name)
@@ -692,6 +754,11 @@ def pipeline_run(
 @pipeline_app.command("rerun")
 def pipeline_rerun(name: str, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Rerun the model's last failed pipeline run from the stage that failed, reusing the stages before it."""
+    from actuators.base import ActContext
+    from actuators.rerun import RerunActuator
+    from daemon.compose import act_settings, retry_policy, runs_folder
+    from daemon.progress import StageProgress
+
     with _heald(config) as heald:
         model = heald.store.get_model(name)
         action = _journal(heald, name, ActionKind.RERUN, "operator rerun", {})
@@ -721,7 +788,7 @@ def pipeline_runs(
     as_json: JsonOpt = False,
 ) -> None:
     """A model's pipeline runs with each stage's status and duration."""
-    with _heald(config) as heald:
+    with _knowledge(config) as heald:
         heald.store.get_model(name)
         data = [views.pipeline_run_view(r) for r in heald.store.pipeline_runs(name, limit=limit)]
     if as_json:

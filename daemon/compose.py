@@ -15,6 +15,7 @@ from actuators.alert import AlertActuator
 from actuators.base import ActSettings, Actuator
 from actuators.notify import LogOnly, Notifier, WebhookNotifier, WebhookSettings
 from actuators.pool import InlinePool, ThreadPool, WorkerPool
+from actuators.process_pool import ProcessPool
 from actuators.rerun import RerunActuator
 from actuators.retrain import RetrainActuator
 from actuators.rollback import RollbackActuator
@@ -103,7 +104,7 @@ def build(
     settings: Settings,
     *,
     clock: Clock | None = None,
-    pool: Literal["inline", "threads", "dask"] | None = None,
+    pool: Literal["inline", "threads", "process", "dask"] | None = None,
     store: SqlKnowledgeStore | None = None,
     pool_instance: WorkerPool | None = None,
     holder: str | None = None,
@@ -247,6 +248,8 @@ class PoolGauge:
 def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
     if kind == "inline":
         return InlinePool()
+    if kind == "process":
+        return ProcessPool(workers)
     if kind == "dask":
         from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
 

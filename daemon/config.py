@@ -22,7 +22,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.errors import ConfigError
-from pipeline.drift import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
+from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR  # not pipeline.drift: no numpy
 
 ENV_PREFIX = "HEALD_"
 GENERATED = "# Written by `healctl init`; it rewrites this file only while this first line stays.\n"
@@ -201,6 +201,13 @@ class Settings(Strict):
     api_max_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="bytes in one request body; more is refused (413) before parsing"
     )
+    serving_batch_window_ms: float = Field(
+        5, ge=0, le=1000, description="how long concurrent predict requests of one model and shape are gathered"
+    )
+    serving_max_batch_rows: int = Field(1000, ge=1, le=1_000_000, description="rows that close a batch at once")
+    serving_refresh_ms: float = Field(
+        1000, gt=0, le=600_000, description="how often serving re-reads the champion alias moved by another process"
+    )
     alert_webhook_url: str = Field(
         "", description="POST each alert as JSON here (retried); empty: alerts are log lines"
     )
@@ -212,7 +219,8 @@ class Settings(Strict):
     tick_seconds: float = Field(60, gt=0)
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
-    executor: Literal["inline", "threads", "dask"] = "threads"
+    # "process": an action's fit runs in worker processes, so a retrain never slows the API (the default).
+    executor: Literal["inline", "threads", "process", "dask"] = "process"
     dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()

@@ -4,6 +4,8 @@ A batch must appear whole (the intake skips dot-files), must never replace one s
 readable and movable by the daemon, which under systemd runs as a dynamic user that owns the folder.
 So the copy is written to a dot-file, fsynced, given the folder's owner when root runs this (root's file
 in the service's folder is what broke hand-dropped batches), and renamed under a name nobody else uses.
+The folders it has to create (a model the daemon has not seen yet) get the owner of the folder they are
+created in, for the same reason.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def submit(source: Path, folder: Path, *, now: datetime | None = None) -> Path:
         raise DataError(f"{source}: a batch must be a .csv or .parquet file")
     if not source.is_file():
         raise DataError(f"{source}: no such file")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%f")
     target = folder / f"{source.stem}-{stamp}{source.suffix.lower()}"
     partial = folder / f".{target.name}.partial"
@@ -39,6 +41,20 @@ def submit(source: Path, folder: Path, *, now: datetime | None = None) -> Path:
     partial.rename(target)
     _sync(folder)
     return target
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, owned like the nearest folder that already exists."""
+    missing = []
+    existing = folder
+    while not existing.exists():
+        missing.append(existing)
+        existing = existing.parent
+    owner = existing.stat()
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        if os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+            os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def _sync(folder: Path) -> None:

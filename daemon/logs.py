@@ -47,8 +47,25 @@ def configure(level: str = "info", *, stream: TextIO | None = None, console: boo
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
-    # Libraries that log through the standard library (uvicorn, apscheduler) go quiet below warning.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # Libraries that log through the standard library (uvicorn, apscheduler) go quiet below warning, and what
+    # they do say comes out as the same JSON lines (event ``library_log``), so a journal filter never meets text.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, _library_event],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
+def _library_event(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    """A library's record: its free text becomes ``message`` under one stable event name."""
+    event["message"] = str(event.get("event", ""))
+    event["event"] = "library_log"
+    return event
 
 
 def _journald_prefix(_logger: WrappedLogger, _name: str, line: str | EventDict) -> str:

@@ -154,7 +154,8 @@ class Loop:
             log.exception("tick_failure_unrecorded", model=model.name)
 
     def _tick_model(self, model: ModelRecord, now: datetime, report: TickReport, acting: bool) -> None:
-        pulled = self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None else None
+        # Only the daemon that acts pulls: two daemons sharing a store must not both move a source's watermark.
+        pulled = self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None and acting else None
         intake = self.p.intake.collect(model, self.p.store, now)
         for event in [*(pulled.events if pulled is not None else []), *intake.events]:
             getattr(log, event.level.value)(event.name, **event.fields)

@@ -8,7 +8,8 @@ remedy skips. Every plan names what decided it (``Plan.decided_by``), stored wit
 
 A candidate is dropped when this incident already tried it and it failed for real (or its effect did not
 show within ``verify_within`` labelled batches); the rule's ``retry`` remedy may be tried again, up to its
-``retries`` attempts. A retrain whose challenger lost is no failure: the next one just waits for fresh rows.
+``retries`` attempts. A retrain whose challenger lost is no failure: the next one just waits for fresh rows;
+it still counts as one of the ``retries`` attempts, so a model no fit can improve reaches a person.
 Cost is the mean duration of past successful actions of that kind on the model (a prior until there is
 history) plus a risk weight.
 
@@ -204,11 +205,17 @@ class Planner:
         """The rule's ladder without what this incident tried and spent, each with its precondition checked.
 
         An action aborted by a crash, a lost challenger or a skipped action may be tried again; one that failed
-        or did not help may not, except the rule's ``retry`` remedy, up to ``retries`` attempts.
+        or did not help may not, except the rule's ``retry`` remedy, up to ``retries`` attempts (lost challengers
+        count as attempts of it).
         """
         spent = [a for a in history if guards.failed(a) or a.id in unverified]
         tried = {a.kind for a in spent}
-        if rule.retry is not None and len([a for a in spent if a.kind is rule.retry]) < rule.retries:
+        # A lost challenger spends no lockout, but it is an attempt: after ``retries`` of them the model stays
+        # sick with no fit able to beat it, which a person must hear about rather than an endless series of fits.
+        attempts = [a for a in history if a.kind is rule.retry and (a in spent or guards.lost_challenger(a))]
+        if rule.retry is not None and len(attempts) >= rule.retries:
+            tried.add(rule.retry)
+        elif rule.retry is not None:
             tried.discard(rule.retry)
         retrains = self._retrains(model.name, began, history)
         return [self._candidate(k, model, incident, rule, retrains, began) for k in rule.ladder if k not in tried]

@@ -136,7 +136,10 @@ class Service:
             return
         with self._lock:
             pool = self.heald.loop.p.pool
+            old_sources = self.heald.loop.p.sources
             self.heald = build(settings, store=self.heald.store, pool_instance=pool)
+            if old_sources is not None:
+                old_sources.close()  # the new config's sources replace them: their database connections go
             logs.configure(settings.log_level)
         log.info("config_reloaded", source=settings.source)
 

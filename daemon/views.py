@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Action, Alias, Incident, ModelRecord, Observation, PipelineRun, Version
-from pipeline.drift import DriftReport
-from pipeline.quality import QualityReport
+
+if TYPE_CHECKING:  # annotations only: healctl's read-only commands print these views without numpy or scipy
+    from pipeline.drift import DriftReport
+    from pipeline.quality import QualityReport
 
 
 def iso(value: datetime | None) -> str | None:

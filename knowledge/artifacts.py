@@ -13,12 +13,15 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from skops.io import dumps, get_untrusted_types, loads
+from typing import TYPE_CHECKING, Any
 
 from knowledge.errors import ArtifactError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# skops and pandas are imported where a file is written or loaded, not here: healctl's read-only commands
+# open the registry and must start without them (skops alone costs seconds).
 
 # Types skops does not trust by default but a heald pipeline needs; anything else in a file is refused.
 # The pipeline.transformers classes are heald's own (numeric and text coercion, quantile clipping, date parts):
@@ -57,20 +60,30 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def dump_model(estimator: Any) -> bytes:
+    """The skops bytes of ``estimator`` (what ``save_model`` writes)."""
+    from skops.io import dumps
+
+    return bytes(dumps(estimator))
+
+
 class ArtifactStore:
     """Model files and reference samples under one root folder, addressed by relative paths."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save_model(self, relpath: str, estimator: Any) -> str:
-        """Save with skops; returns the sha256 of the bytes written."""
-        data = dumps(estimator)
+    def save_model(self, relpath: str, estimator: Any, data: bytes | None = None) -> str:
+        """Save with skops; returns the sha256 of the bytes written. ``data`` is ``estimator`` already dumped with
+        skops (``dump_model``), by a worker process, so the daemon does not spend its CPU on it."""
+        data = dump_model(estimator) if data is None else data
         write_atomic(self.root / relpath, data)
         return sha256_bytes(data)
 
     def load_model(self, relpath: str, sha256: str) -> Any:
         """Load a model file after checking its sha256 and that it needs only trusted types."""
+        from skops.io import get_untrusted_types, loads
+
         data = self.read_verified(relpath, sha256)
         if not data:
             raise ArtifactError(f"model file {relpath} is empty (0 bytes)")
@@ -112,6 +125,8 @@ class ArtifactStore:
         return sha256_bytes(data)
 
     def load_frame(self, relpath: str) -> pd.DataFrame:
+        import pandas as pd
+
         try:
             return pd.read_parquet(self.root / relpath)
         except (OSError, ValueError) as exc:

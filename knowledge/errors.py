@@ -10,6 +10,7 @@ traceback::
     │   ├── StaleEpochError    a write carried a lease epoch that is no longer the current one (fenced)
     │   └── DiskFullError      a write failed because the disk (or quota) is full; retried when space returns
     ├── NotFoundError          a model, version, incident or action that does not exist
+    │   └── NoChampionError    a model exists but no version is its champion (nothing to serve)
     ├── ArtifactError          a model file is missing, unreadable, or fails its sha256 check
     ├── SourceError            a data source (a database query, an HTTP API) failed or answered badly
     └── ActionError            a remediation could not be carried out (no target, not better, ...)
@@ -48,6 +49,10 @@ class DiskFullError(StoreError):
 
 class NotFoundError(HealdError):
     """A model, version, incident or action that does not exist."""
+
+
+class NoChampionError(NotFoundError):
+    """A model exists but no version is its champion, so there is nothing to serve (the API answers 503)."""
 
 
 class ArtifactError(HealdError):

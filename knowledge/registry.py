@@ -17,14 +17,15 @@ import itertools
 import threading
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from knowledge.artifacts import ArtifactStore
 from knowledge.errors import ActionError, ArtifactError, NotFoundError
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import JSON, Alias, AliasMove, Version
+
+if TYPE_CHECKING:
+    import pandas as pd  # annotations only: healctl's read-only commands open the registry without pandas
 
 OPERATOR_ACTORS = ("operator", "healctl")
 
@@ -51,11 +52,14 @@ class ModelRegistry:
         profile: JSON | None = None,
         health: str = "healthy",
         created_by: str = "operator",
+        dumped: bytes | None = None,
     ) -> Version:
-        """Store a new version: artifact and reference sample first, then the row that names them."""
+        """Store a new version: artifact and reference sample first, then the row that names them.
+
+        ``dumped`` is the estimator's skops bytes when a worker process made them already."""
         number = self.store.next_version_number(model)
         artifact = f"{model}/v{number:04d}.skops"
-        sha = self.artifacts.save_model(artifact, estimator)
+        sha = self.artifacts.save_model(artifact, estimator, dumped)
         ref_path = f"{model}/v{number:04d}.reference.parquet"
         self.artifacts.save_frame(ref_path, reference)
         version = Version(

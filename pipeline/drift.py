@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import (
     OWN_COLUMNS,
     CategoricalProfile,
@@ -55,12 +56,6 @@ NOT_TESTED = "not tested"
 # Below this a KS p-value passes Holm at any alpha over up to 10^7 columns, so it need not be exact.
 EXACT_P_ABOVE = 1e-12
 PSI_FLOOR_SHARE = 1e-4  # shares below this are floored so an empty bin cannot make PSI infinite
-# Effect floors measured, not picked: the effect only 0.1 % of clean 500-row batches reach, over nine column
-# shapes (`python bench/drift.py --part floors`; the table is in bench/RESULTS.md).
-KS_FLOOR = 0.1
-WASSERSTEIN_FLOOR = 0.19
-PSI_FLOOR = 0.07
-JS_FLOOR = 0.09
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

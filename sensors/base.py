@@ -19,7 +19,7 @@ import pandas as pd
 from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
 from knowledge.values import Batch, ModelRecord, Observation, Task, Version
-from pipeline.drift import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
+from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
 
 

@@ -35,7 +35,7 @@ def emitted() -> list[Emitted]:
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                deferred = _intake_event(node)
+                deferred = _intake_event(node) or _library_event(node)
                 if deferred is not None:
                     found.append(deferred.at(f"{path.relative_to(ROOT)}:{node.lineno}"))
                     continue
@@ -63,6 +63,16 @@ def _intake_event(node: ast.AST) -> Emitted | None:
         return None
     keys = frozenset(k.arg for k in node.keywords if k.arg is not None) | {"model"}
     return Emitted(str(node.args[0].value), level.attr.lower(), keys, "")
+
+
+def _library_event(node: ast.AST) -> Emitted | None:
+    """``event["event"] = "name"``: daemon.logs renames a library's record (warning or above; its logger and text)."""
+    if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript)):
+        return None
+    key, value = node.targets[0].slice, node.value
+    if not (isinstance(key, ast.Constant) and key.value == "event" and isinstance(value, ast.Constant)):
+        return None
+    return Emitted(str(value.value), "warning", frozenset({"logger", "message"}), "")
 
 
 def _log_call(node: ast.AST) -> ast.Call | None:

@@ -11,14 +11,13 @@ a new SQLite file is created readable by its owner only, in a folder only its ow
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -152,6 +151,14 @@ def _create_sqlite(path: Path) -> None:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe to call on every start. A database that holds tables but
     not heald's schema (no ``alembic_version``) belongs to something else and is refused, never adopted."""
+    if _at_head(engine):
+        return
+    # Alembic (and the DDL of every dialect it loads) costs more to import than a read-only healctl command
+    # takes to answer, so it is imported only when there is something to migrate.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util.exc import CommandError
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     where = safe_url(engine.url.render_as_string(hide_password=False))
@@ -165,3 +172,32 @@ def migrate(engine: Engine) -> None:
         raise StoreError(f"cannot migrate the knowledge store at {where}: {exc}") from exc
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot migrate the knowledge store at {where}: {exc}") from exc
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the store's ``alembic_version`` already names exactly the heads of the shipped migrations."""
+    try:
+        with engine.connect() as conn:
+            if "alembic_version" not in inspect(conn).get_table_names():
+                return False
+            current = {str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()}
+    except SQLAlchemyError:
+        return False  # alembic's own path reports what is wrong
+    return current == _heads()
+
+
+REVISION = re.compile(r"^revision\s*(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+DOWN_REVISION = re.compile(r"^down_revision\s*(?::[^=]*)?=(.*)$", re.MULTILINE)
+
+
+@cache
+def _heads() -> frozenset[str]:
+    """The revisions no migration builds on, read from the migration files' text (alembic would import them)."""
+    revisions: set[str] = set()
+    below: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revisions.update(REVISION.findall(source))
+        for line in DOWN_REVISION.findall(source):
+            below.update(re.findall(r"[\"']([^\"']+)[\"']", line))
+    return frozenset(revisions - below)

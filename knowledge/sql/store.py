@@ -62,6 +62,9 @@ class SqlKnowledgeStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Bumped by every alias move and column mapping change made through this store: the API's champion
+        # cache re-reads at once when it changes (moves by other processes are caught by its periodic check).
+        self.generation = 0
 
     @classmethod
     def open(cls, url: str) -> SqlKnowledgeStore:
@@ -218,6 +221,7 @@ class SqlKnowledgeStore:
                     )
                 )
             _fence(c, epoch, f"move {alias} of {model!r} to v{to_version}")
+        self.generation += 1  # after the commit: a cache that re-reads now sees the move
         return move
 
     def alias_history(self, model: str, alias: Alias | None = None) -> list[AliasMove]:
@@ -762,6 +766,7 @@ class SqlKnowledgeStore:
                     model=model, kind="map", actor=actor, reason=f"{new} -> {old}: {reason}", created_at=at
                 )
             )
+        self.generation += 1
         return ColumnMapping(id=int(new_id), model=model, new=new, old=old, accepted_at=at, actor=actor, reason=reason)
 
     def remove_mapping(self, *, model: str, new: str, at: datetime, actor: str, reason: str) -> ColumnMapping:
@@ -777,6 +782,7 @@ class SqlKnowledgeStore:
                     model=model, kind="unmap", actor=actor, reason=f"{new} -> {row.old}: {reason}", created_at=at
                 )
             )
+        self.generation += 1
         return replace(_from_row(ColumnMapping, row), removed_at=at)
 
     def column_mappings(self, model: str) -> dict[str, str]:

@@ -53,16 +53,19 @@ def wired(config_file: Path) -> Iterator[Heald]:
 
 
 def add_incidents(heald: Heald) -> list[int]:
-    """Three incidents with long summaries: one resolved, one escalated, one open."""
+    """Three incidents with long summaries: one resolved, one escalated, one open (of another kind: a model has
+    at most one active incident per kind, so a second one would join the escalated one)."""
     at = datetime(2026, 1, 5, 12, tzinfo=UTC)
     model = "churn-with-a-long-name"
     heald.store.add_model(ModelRecord(name=model, task=Task.CLASSIFICATION, target="y", features=["a"], created_at=at))
     ids = []
-    for n, status in enumerate((IncidentStatus.RESOLVED, IncidentStatus.ESCALATED, IncidentStatus.OPEN)):
+    kinds = (SymptomKind.PERFORMANCE_DROP, SymptomKind.PERFORMANCE_DROP, SymptomKind.DATA_DRIFT)
+    statuses = (IncidentStatus.RESOLVED, IncidentStatus.ESCALATED, IncidentStatus.OPEN)
+    for n, (kind, status) in enumerate(zip(kinds, statuses, strict=True)):
         symptom = Symptom(
             at=at + timedelta(hours=n),
             model=model,
-            kind=SymptomKind.PERFORMANCE_DROP,
+            kind=kind,
             severity=Severity.WARNING,
             score=0.45416666666666666,
             summary=LONG,

@@ -66,6 +66,17 @@ def test_init_writes_a_config_the_daemon_can_start_from(healctl: Cli, mixed_csv:
     assert settings.n_estimators == 20 and settings.pipeline.cv_folds == 3
 
 
+def test_init_under_a_persons_config_points_at_it(healctl: Cli, mixed_csv: Path, config_file: Path) -> None:
+    """Run with the daemon's own config (as an operator runs it for the service), init does not tell them to
+    start a daemon on another file: it names the config in use and what to copy into it."""
+    result = healctl("init", "--name", "m", "--data", str(mixed_csv), "--target", "churned")
+    assert result.code == 0, result.text
+    text = " ".join(result.text.split())
+    assert "start the daemon with" not in text
+    assert f"the daemon using {config_file} takes the model on its next tick" in text
+    assert "[[models]]" in text
+
+
 def test_init_refuses_to_overwrite_a_config_a_person_wrote(healctl: Cli, mixed_csv: Path, config_file: Path) -> None:
     """The operator's own config is never rewritten: a clear error instead."""
     result = healctl(

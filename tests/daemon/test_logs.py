@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -61,3 +62,22 @@ def test_tracebacks_do_not_show_local_variables() -> None:
     data = json.loads(stream.getvalue())
     assert data["exception"][0]["exc_type"] == "RuntimeError"
     assert "hunter2" not in stream.getvalue()
+
+
+def test_library_records_are_json_lines_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library that logs through the standard library (apscheduler skipping a job) writes one JSON line with a
+    stable event name, its logger and its text, with the journald priority of its level: no plain text reaches
+    a journal filter."""
+    monkeypatch.setenv("JOURNAL_STREAM", "8:1234")
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # restored after the test
+    monkeypatch.setattr(root, "level", root.level)
+    stream = io.StringIO()
+    logs.configure("info", stream=stream, console=False)
+    logging.getLogger("apscheduler.scheduler").warning("Execution of job %s skipped", "tick")
+    logging.getLogger("apscheduler.scheduler").info("below warning: not written")
+    (line,) = stream.getvalue().splitlines()
+    assert line.startswith("<4>{")
+    data = json.loads(line[3:])
+    assert data["event"] == "library_log" and data["level"] == "warning"
+    assert data["logger"] == "apscheduler.scheduler" and data["message"] == "Execution of job tick skipped"

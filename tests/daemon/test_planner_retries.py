@@ -125,6 +125,15 @@ class World:
         self.store.transition_action(action.id, state, at=at(tick), outcome=outcome)
         return action.id
 
+    def lost(self, incident: Incident, tick: int, result: dict[str, object]) -> int:
+        """A retrain whose challenger was judged and not promoted (a failed action, by design no failure)."""
+        action = self.store.plan_action(
+            model=MODEL, kind=ActionKind.RETRAIN, at=at(tick), actor="heald", reason="test", incident_id=incident.id
+        )
+        self.store.transition_action(action.id, ActionState.RUNNING, at=at(tick))
+        self.store.transition_action(action.id, ActionState.FAILED, at=at(tick), result=result)
+        return action.id
+
     def plan(self, incident: Incident, tick: int) -> Plan:
         plan = self.planner.plan(self.model, self.store.get_incident(incident.id), at(tick))
         assert plan is not None
@@ -226,6 +235,26 @@ def test_retrains_per_incident_are_capped_then_a_person_is_alerted(world: World)
     plan = world.plan(incident, 8)
     assert plan.escalate
     assert plan.chosen is not None and plan.chosen.kind is ActionKind.ALERT
+    assert all(c.kind is not ActionKind.RETRAIN for c in plan.candidates)
+
+
+def test_challengers_that_keep_losing_reach_a_person(world: World) -> None:
+    """A lost challenger starts no lockout, but after the rule's ``retries`` of them (each with fresh rows) the model
+    is still sick and no fit beats it: the next plan alerts a person instead of fitting a fourth time."""
+    for tick in (1, 2):
+        world.reading(tick, 1, 0.5)
+        world.batch(tick, rows=1000)
+    incident = world.symptom(SymptomKind.PERFORMANCE_DROP, 2, version=1, first=1)
+    lost = {"promoted": False, "champion": 0.5, "challenger": 0.49}
+    for tick in (2, 3):
+        world.lost(incident, tick, lost)
+        world.batch(tick + 1, rows=1000)
+    third = world.plan(incident, 4)
+    assert third.chosen is not None and third.chosen.kind is ActionKind.RETRAIN  # two lost: another try
+    world.lost(incident, 4, lost)
+    world.batch(5, rows=1000)
+    plan = world.plan(incident, 5)
+    assert plan.escalate and plan.chosen is not None and plan.chosen.kind is ActionKind.ALERT
     assert all(c.kind is not ActionKind.RETRAIN for c in plan.candidates)
 
 
