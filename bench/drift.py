@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -408,21 +409,39 @@ def scipy_loop(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
     return [c for c, r in zip(reference.columns, rejected, strict=True) if r]
 
 
-def run_peer(python: Path, script: str, out: Path, repeats: int, *extra: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(python), "-c", script, str(out / "reference.parquet"), str(out / "current.parquet"), str(repeats), *extra],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def run_peer(python: Path, script: str, out: Path, repeats: int, *extra: str, timeout: float) -> dict[str, Any]:
+    """A peer's result, or ``{"timeout": seconds}`` when it did not finish within ``timeout`` seconds."""
+    frames = [str(out / "reference.parquet"), str(out / "current.parquet")]
+    try:
+        done = subprocess.run(
+            [str(python), "-c", script, *frames, str(repeats), *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"timeout": timeout}
     if done.returncode != 0:
         raise RuntimeError(f"peer failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def side_by_side(ref_rows: int, cur_rows: int, case: str, repeats: int, seed: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerRun:
+    """How the peers run at one size: repeats of the in-process tools and of the peers, Evidently or not."""
+
+    repeats: int
+    peer_repeats: int
+    evidently: bool
+    timeout: float
+
+
+def side_by_side(ref_rows: int, cur_rows: int, case: str, run: PeerRun, seed: int) -> dict[str, Any]:
     """Every tool on the same frames, one after the other in this run; ``case`` is "planted" or "control"."""
+    load = os.getloadavg()[0]
+    repeats = run.repeats
     rng = np.random.default_rng(seed)
     reference = planted_frame(ref_rows, rng, drift=False)
     current = planted_frame(cur_rows, rng, drift=case == "planted")
@@ -434,11 +453,28 @@ def side_by_side(ref_rows: int, cur_rows: int, case: str, repeats: int, seed: in
     out.mkdir(exist_ok=True)
     reference.to_parquet(out / "reference.parquet", index=False)
     current.to_parquet(out / "current.parquet", index=False)
-    evidently = run_peer(peer_python("evidently", ["evidently", "pandas<3"]), EVIDENTLY_SCRIPT, out, repeats)
+    evidently: dict[str, Any] = {}
+    if run.evidently:
+        evidently = run_peer(
+            peer_python("evidently", ["evidently", "pandas<3"]),
+            EVIDENTLY_SCRIPT,
+            out,
+            run.peer_repeats,
+            timeout=run.timeout,
+        )
     nannyml = run_peer(
-        peer_python("nannyml", ["nannyml", "statsmodels"]), NANNYML_SCRIPT, out, repeats, ",".join(CATEGORICAL)
+        peer_python("nannyml", ["nannyml", "statsmodels"]),
+        NANNYML_SCRIPT,
+        out,
+        run.peer_repeats,
+        ",".join(CATEGORICAL),
+        timeout=run.timeout,
     )
     return {
+        "load": load,
+        "peer_repeats": run.peer_repeats,
+        "evidently_timeout": evidently.get("timeout"),
+        "nannyml_timeout": nannyml.get("timeout"),
         "shape": f"{ref_rows:,} vs {cur_rows:,} x {reference.shape[1]}",
         "case": case,
         "expected": sorted(PLANTED) if case == "planted" else [],
@@ -448,14 +484,14 @@ def side_by_side(ref_rows: int, cur_rows: int, case: str, repeats: int, seed: in
         "heald": sorted(report.drifted()),
         "scipy_seconds": scipy_seconds,
         "scipy": sorted(scipy_drifted),
-        "evidently_seconds": evidently["median_seconds"],
-        "evidently": evidently["drifted"],
-        "evidently_version": evidently["version"],
-        "nannyml_seconds": nannyml["median_seconds"],
-        "nannyml_check_seconds": nannyml["check_seconds"],
-        "nannyml": nannyml["drifted"],
-        "nannyml_version": nannyml["version"],
-        "nannyml_chunk": nannyml["chunk"],
+        "evidently_seconds": evidently.get("median_seconds"),
+        "evidently": evidently.get("drifted"),
+        "evidently_version": evidently.get("version"),
+        "nannyml_seconds": nannyml.get("median_seconds"),
+        "nannyml_check_seconds": nannyml.get("check_seconds"),
+        "nannyml": nannyml.get("drifted"),
+        "nannyml_version": nannyml.get("version"),
+        "nannyml_chunk": nannyml.get("chunk"),
     }
 
 
@@ -608,9 +644,12 @@ def calibration_lines(found: dict[str, Any], d: DriftSettings) -> list[str]:
     return lines
 
 
+PEERS_HEADING = "### Planted shifts, side by side with Evidently, NannyML and a scipy loop"
+
+
 def peer_lines(peers: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "### Planted shifts, side by side with Evidently, NannyML and a scipy loop",
+        PEERS_HEADING,
         "",
         "20 columns: f00 mean +0.5 sd, f01 sd x1.5, c02 category shares moved by 10 points (0.4/0.3/0.2/0.1 -> "
         "0.3/0.3/0.2/0.2), 17 unchanged (14 normal, 2 categorical); the control case draws the current rows "
@@ -628,26 +667,52 @@ def peer_lines(peers: list[dict[str, Any]]) -> list[str]:
     ]
     for p in peers:
 
-        def flags(found: list[str], p: dict[str, Any] = p) -> str:
+        def flags(found: list[str] | None, timeout: float | None = None, p: dict[str, Any] = p) -> str:
+            if found is None:
+                return f"did not finish in {timeout:.0f} s" if timeout else "not run"
             mark = "exact" if found == p["expected"] else "**differs**"
             return f"{', '.join(found) or 'none'} ({mark})"
 
+        evidently = p.get("evidently_seconds")
+        timeout = p.get("evidently_timeout")
+        if evidently is not None:
+            versus = f"{evidently / p['heald_stored_seconds']:.0f}x"
+        elif timeout:
+            versus = f"> {timeout / p['heald_stored_seconds']:.0f}x"
+        else:
+            versus = "-"
+        nannyml = p.get("nannyml_seconds")
         lines.append(
-            f"| {p['shape']} | {p['case']} | {flags(p['heald'])} | {flags(p['scipy'])} | {flags(p['evidently'])} | "
-            f"{flags(p['nannyml'])} | {p['heald_stored_seconds']:.3f} | {p['heald_oneoff_seconds']:.3f} | "
-            f"{p['scipy_seconds']:.3f} | {p['evidently_seconds']:.2f} | {p['nannyml_seconds']:.2f} | "
-            f"{p['evidently_seconds'] / p['heald_stored_seconds']:.0f}x | "
-            f"{p['scipy_seconds'] / p['heald_oneoff_seconds']:.1f}x |"
+            f"| {p['shape']} | {p['case']} | {flags(p['heald'])} | {flags(p['scipy'])} | "
+            f"{flags(p['evidently'], timeout)} | {flags(p['nannyml'], p.get('nannyml_timeout'))} | "
+            f"{p['heald_stored_seconds']:.3f} | {p['heald_oneoff_seconds']:.3f} | {p['scipy_seconds']:.3f} | "
+            f"{'-' if evidently is None else f'{evidently:.2f}'} | {'-' if nannyml is None else f'{nannyml:.2f}'} | "
+            f"{versus} | {p['scipy_seconds'] / p['heald_oneoff_seconds']:.1f}x |"
         )
+    if any("load" in p for p in peers):
+        lines += [
+            "",
+            "Load average (1 minute) when each row started: "
+            + ", ".join(f"{p['shape']} {p['case']} {p['load']:.1f}" for p in peers if "load" in p)
+            + f"; heald and scipy medians of {peers[0]['repeats']} runs after a warm-up at 50k, the peers "
+            + f"{peers[0].get('peer_repeats', peers[0]['repeats'])} run(s).",
+        ]
     if not any(p["shape"].startswith("1,000,000") for p in peers):
         lines += ["", "1M vs 1M: not measured in this run (stopped for time; Evidently alone took over 90 s at 50k)."]
     if peers:
-        first = peers[0]
-        lines += [
-            "",
-            f"Evidently {first['evidently_version']} (pandas<3), NannyML {first['nannyml_version']}.",
-        ]
+        evidently = next((p["evidently_version"] for p in peers if p.get("evidently_version")), "?")
+        nannyml = next((p["nannyml_version"] for p in peers if p.get("nannyml_version")), "?")
+        lines += ["", f"Evidently {evidently} (pandas<3), NannyML {nannyml}."]
     return [*lines, ""]
+
+
+def write_subsection(heading: str, text: str) -> None:
+    """Replace one ``###`` subsection of this benchmark's section in RESULTS.md, leaving the rest alone."""
+    old = RESULTS.read_text(encoding="utf-8")
+    start = old.index(heading, old.index(HEADING))
+    ends = [i for i in (old.find("\n### ", start + 1), old.find("\n## ", start + 1)) if i >= 0]
+    end = min(ends) if ends else len(old)
+    RESULTS.write_text(old[:start] + text.rstrip("\n") + "\n" + old[end:], encoding="utf-8")
 
 
 def write_section(text: str) -> None:
@@ -682,6 +747,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller streams and data; print only")
     parser.add_argument("--part", choices=["all", "floors", "peers", "detection", "report"], default="all")
+    parser.add_argument("--peer-repeats", type=int, default=3, help="timed runs of Evidently and NannyML per case")
+    parser.add_argument(
+        "--evidently-at-1m",
+        choices=["both", "planted", "none"],
+        default="both",
+        help="which 1M cases Evidently runs (it takes many minutes there)",
+    )
+    parser.add_argument("--peer-timeout", type=float, default=3600, help="seconds a peer may take per case")
     args = parser.parse_args()
     logs.configure("error", stream=sys.stderr)
     keep = (lambda part, value: value) if args.quick else saved
@@ -693,8 +766,15 @@ def main() -> None:
         peers = []
         for seed, (ref_rows, cur_rows, repeats) in enumerate(sizes):
             for case in ("planted", "control"):
+                big = ref_rows >= 1_000_000
+                run = PeerRun(
+                    repeats=repeats,
+                    peer_repeats=min(repeats, args.peer_repeats),
+                    evidently=not big or args.evidently_at_1m in ("both", case),
+                    timeout=args.peer_timeout,
+                )
                 print(f"peers: {ref_rows:,} vs {cur_rows:,}, {case}", file=sys.stderr, flush=True)
-                peers.append(side_by_side(ref_rows, cur_rows, case, repeats, seed))
+                peers.append(side_by_side(ref_rows, cur_rows, case, run, seed))
                 keep("peers", peers)
     if args.part in ("all", "detection"):
         rows, drift_at = (8_000, 5_000) if args.quick else (30_000, 20_000)
@@ -706,6 +786,12 @@ def main() -> None:
         drifts = [detect(s, rows, drift_at, stop_at_alarm=True) for s in progress(streams())]
         keep("detection", [asdict(d) for d in drifts])
     if args.quick:
+        return
+    if args.part == "peers":
+        # Only the peers table is rebuilt: the other parts' saved results may be absent from this checkout.
+        text = "\n".join(peer_lines(saved("peers") or []))
+        print(text)
+        write_subsection(PEERS_HEADING, text)
         return
     # The section is rebuilt from every part saved so far, so parts can be run one at a time.
     empty = {"quantiles": {}, "floors": {}, "flagged": 0, "checks": 0}

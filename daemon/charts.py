@@ -132,8 +132,13 @@ def heatmap(title: str, times: list[datetime], rows: dict[str, list[float | None
     height = PAD_TOP + cell_height * len(rows) + PAD_BOTTOM
     width = (WIDTH - label_width - PAD_RIGHT) / len(times)
     parts = []
+    # Formatted once, not per cell: a month of readings for a few dozen features is thousands of cells.
+    stamps = [f"{at:%Y-%m-%d %H:%M}" for at in times]
+    xs = [f"{label_width + c * width:.1f}" for c in range(len(times))]
+    cell = f'width="{max(width - 0.5, 0.5):.1f}" height="{cell_height - 2}" fill="rgb(220,38,38)"'
     for r, (name, effects) in enumerate(rows.items()):
         y = PAD_TOP + r * cell_height
+        label = escape(name)
         parts.append(
             f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end" font-size="11">{escape(name[:18])}</text>'
         )
@@ -142,11 +147,9 @@ def heatmap(title: str, times: list[datetime], rows: dict[str, list[float | None
                 continue
             strength = min(max(effect, 0.0) / ceiling, 1.0)
             parts.append(
-                f'<rect class="cell" data-feature="{escape(name)}" data-effect="{effect:g}" '
-                f'x="{label_width + c * width:.1f}" y="{y}" width="{max(width - 0.5, 0.5):.1f}" '
-                f'height="{cell_height - 2}" '
-                f'fill="rgb(220,38,38)" fill-opacity="{0.05 + 0.95 * strength:.2f}">'
-                f"<title>{escape(name)} {times[c]:%Y-%m-%d %H:%M}: effect {effect:.3g}</title></rect>"
+                f'<rect class="cell" data-feature="{label}" data-effect="{effect:g}" x="{xs[c]}" y="{y}" {cell} '
+                f'fill-opacity="{0.05 + 0.95 * strength:.2f}"><title>{label} {stamps[c]}: effect {effect:.3g}</title>'
+                "</rect>"
             )
     parts.append(
         f'<text x="{label_width}" y="{height - 8}" font-size="11">{times[0]:%Y-%m-%d %H:%M}</text>'

@@ -22,7 +22,7 @@ import pandas as pd
 from daemon import charts, views
 from daemon.compose import Heald, model_settings
 from knowledge.errors import NotFoundError
-from knowledge.values import ActionState, ModelRecord, Task
+from knowledge.values import Action, ActionState, ModelRecord, Task
 from pipeline.ingest import read_table
 from pipeline.profile import CategoricalProfile, NumericProfile, Profile, bin_shares
 
@@ -52,11 +52,13 @@ def metric_name(model: ModelRecord) -> str:
 
 def overview(heald: Heald) -> str:
     """Every model: champion, health against its threshold, a trend, open incidents, last action; the daemon."""
-    status = views.status_view(heald.store, heald.registry)
-    rows = []
-    for entry in status["models"]:
-        model = heald.store.get_model(entry["model"])
-        rows.append(_overview_row(heald, model, entry))
+    snap = views.snapshot(heald.store)
+    status = views.status_view(heald.store, heald.registry, snap)
+    trends = heald.store.recent_series([m.name for m in snap.models], PERFORMANCE, limit=TREND)
+    rows = [
+        _overview_row(heald, model, entry, trends[model.name], snap.last_actions.get(model.name))
+        for model, entry in zip(snap.models, status["models"], strict=True)
+    ]
     table = (
         '<table id="models"><thead><tr><th>model</th><th>champion</th><th>health</th><th>trend</th>'
         "<th>drift</th><th>open incidents</th><th>last action</th></tr></thead><tbody>"
@@ -65,7 +67,7 @@ def overview(heald: Heald) -> str:
         if rows
         else '<p class="empty">No models yet: <code>healctl init</code> adds one.</p>'
     )
-    body = f"<h1>heald</h1>{_daemon_panel(heald, status)}<h2>Models</h2>{table}{_open_incidents(heald)}"
+    body = f"<h1>heald</h1>{_daemon_panel(heald, status, snap)}<h2>Models</h2>{table}{_open_incidents(heald)}"
     return _page("heald: overview", body)
 
 
@@ -120,9 +122,10 @@ def report(heald: Heald, name: str) -> str:
 # -- overview parts ----------------------------------------------------------------------------------------
 
 
-def _overview_row(heald: Heald, model: ModelRecord, entry: dict[str, Any]) -> str:
+def _overview_row(
+    heald: Heald, model: ModelRecord, entry: dict[str, Any], trend: list[tuple[datetime, float]], action: Action | None
+) -> str:
     floor = threshold(heald, model)
-    readings = heald.store.observations(model.name, metric=PERFORMANCE, limit=TREND)
     performance, estimate = entry["performance"], entry["accuracy_estimate"]
     if performance is None and estimate is not None:
         shown, note = estimate, " <span class='muted'>(estimate: labels late)</span>"
@@ -138,10 +141,9 @@ def _overview_row(heald: Heald, model: ModelRecord, entry: dict[str, Any]) -> st
         )
     drift = entry["drift"]
     drift_cell = "-" if drift is None else escape(", ".join(drift["drifted"]) or "no drift")
-    actions = heald.store.actions(model=model.name, limit=1)
     last = (
-        f"{escape(actions[-1].kind.value)} <span class='muted'>{escape(actions[-1].state.value)}</span>"
-        if actions
+        f"{escape(action.kind.value)} <span class='muted'>{escape(action.state.value)}</span>"
+        if action is not None
         else "-"
     )
     champion = entry["champion"]
@@ -150,17 +152,17 @@ def _overview_row(heald: Heald, model: ModelRecord, entry: dict[str, Any]) -> st
         f"{escape(model.name)}</a>{' (paused)' if entry['paused'] else ''}</td>"
         f"<td data-field='champion'>{'v' + str(champion) if champion is not None else '-'}</td>"
         f"<td data-field='health'>{health}</td>"
-        f"<td>{charts.sparkline([o.value for o in readings], floor)}</td>"
+        f"<td>{charts.sparkline([value for _, value in trend], floor)}</td>"
         f"<td>{drift_cell}</td>"
         f"<td data-field='open_incidents'>{entry['open_incidents']}</td><td>{last}</td></tr>"
     )
 
 
-def _daemon_panel(heald: Heald, status: dict[str, Any]) -> str:
+def _daemon_panel(heald: Heald, status: dict[str, Any], snap: views.Snapshot) -> str:
     """The daemon as the store shows it: last tick, worker pool, tick interval (no lease is taken to look)."""
-    # The artifact sensor reads every model on every tick; one metric keeps this an index lookup per model.
-    latest = [heald.store.observations(m["model"], metric="artifact_ok", limit=1) for m in status["models"]]
-    last_tick = max((o[0].at for o in latest if o), default=None)
+    # The artifact sensor reads every model on every tick, so its newest reading is the last tick.
+    latest = [snap.reading(m.name, "artifact_ok") for m in snap.models]
+    last_tick = max((o.at for o in latest if o is not None), default=None)
     s = heald.settings
     return (
         "<section id='daemon' class='panel'>"
@@ -197,13 +199,13 @@ def _open_incidents(heald: Heald) -> str:
 def _model_body(heald: Heald, model: ModelRecord, *, links: bool) -> str:
     store = heald.store
     floor = threshold(heald, model)
-    # Beyond the raw window (retention.raw_days) the chart goes on with the hourly means retention kept.
-    readings = store.observations(model.name, metric=PERFORMANCE, limit=HISTORY, rollups=True)
-    estimates = store.observations(model.name, metric="accuracy_estimate", limit=HISTORY, rollups=True)
-    series = {metric_name(model): [charts.Point(at=o.at, value=o.value) for o in readings]}
+    # Time and value only, newest HISTORY of each: no evidence is parsed and months of history cost the same.
+    readings = store.recent_series([model.name], PERFORMANCE, limit=HISTORY)[model.name]
+    estimates = store.recent_series([model.name], "accuracy_estimate", limit=HISTORY)[model.name]
+    series = {metric_name(model): [charts.Point(at=at, value=value) for at, value in readings]}
     if estimates:
-        series["estimate (unlabelled)"] = [charts.Point(at=o.at, value=o.value) for o in estimates]
-    start = readings[0].at if readings else None
+        series["estimate (unlabelled)"] = [charts.Point(at=at, value=value) for at, value in estimates]
+    start = readings[0][0] if readings else None
     incidents = [i for i in store.list_incidents(model=model.name, limit=500) if start is None or _after(i, start)]
     spans = [
         charts.Span(start=i.opened_at, end=i.resolved_at, label=f"#{i.id} {i.kind.value}: {i.status.value}")

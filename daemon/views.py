@@ -6,12 +6,13 @@ works against the others.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Action, Alias, Incident, Observation, PipelineRun, Version
+from knowledge.values import Action, Alias, Incident, ModelRecord, Observation, PipelineRun, Version
 
 if TYPE_CHECKING:  # annotations only: healctl's read-only commands print these views without numpy or scipy
     from pipeline.drift import DriftReport
@@ -129,33 +130,69 @@ def pipeline_run_view(run: PipelineRun) -> dict[str, Any]:
     }
 
 
-def status_view(store: SqlKnowledgeStore, registry: ModelRegistry) -> dict[str, Any]:
+LATEST = ("performance", "drift_share", "artifact_ok", "accuracy_estimate", "data_quality", "batch_quarantined")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """What the status and the overview show of every model, read with one query per kind for all models
+    (never a query per model: the overview must stay fast with many models and months of history)."""
+
+    models: list[ModelRecord]
+    aliases: dict[str, dict[Alias, int]]
+    latest: dict[tuple[str, str], Observation]  # newest reading of each LATEST metric, by (model, metric)
+    active: dict[str, list[Incident]]  # open, mitigating or escalated incidents by model
+    last_actions: dict[str, Action]
+
+    def reading(self, model: str, metric: str) -> Observation | None:
+        return self.latest.get((model, metric))
+
+
+def snapshot(store: SqlKnowledgeStore) -> Snapshot:
+    active: dict[str, list[Incident]] = {}
+    for incident in store.active_incidents():
+        active.setdefault(incident.model, []).append(incident)
+    return Snapshot(
+        models=store.list_models(),
+        aliases=store.all_aliases(),
+        latest=store.latest_observations(LATEST),
+        active=active,
+        last_actions=store.last_actions(),
+    )
+
+
+def status_view(store: SqlKnowledgeStore, registry: ModelRegistry, snap: Snapshot | None = None) -> dict[str, Any]:
+    """Every model's champion, latest readings and verdicts, and the open incidents (``healctl status --json``)."""
+    snap = snap if snap is not None else snapshot(store)
     models = []
-    for model in store.list_models():
+    for model in snap.models:
         # The alias alone: loading the champion's version would parse its whole reference profile per model.
-        champion = store.alias(model.name, Alias.CHAMPION)
-        latest = {
-            metric: store.observations(model.name, metric=metric, limit=1)
-            for metric in ("performance", "drift_share", "artifact_ok", "accuracy_estimate")
-        }
+        aliases = snap.aliases.get(model.name, {})
+        champion = aliases.get(Alias.CHAMPION)
+        performance = snap.reading(model.name, "performance")
+        drift = snap.reading(model.name, "drift_share")
+        artifact = snap.reading(model.name, "artifact_ok")
+        estimate = snap.reading(model.name, "accuracy_estimate")
         models.append(
             {
                 "model": model.name,
                 "task": model.task.value,
                 "paused": model.paused,
                 "champion": champion,
-                "stable": store.alias(model.name, Alias.STABLE),
-                "performance": latest["performance"][0].value if latest["performance"] else None,
-                "drifted": (latest["drift_share"][0].evidence.get("drifted", []) if latest["drift_share"] else None),
-                "artifact_ok": bool(latest["artifact_ok"][0].value) if latest["artifact_ok"] else None,
+                "stable": aliases.get(Alias.STABLE),
+                "performance": performance.value if performance else None,
+                "drifted": drift.evidence.get("drifted", []) if drift else None,
+                "artifact_ok": bool(artifact.value) if artifact else None,
                 "serving_from_memory": champion is not None and registry.in_memory_only(model.name, champion),
-                "accuracy_estimate": latest["accuracy_estimate"][0].value if latest["accuracy_estimate"] else None,
-                "drift": drift_verdict(latest["drift_share"][0]) if latest["drift_share"] else None,
-                "quality": quality_verdict(store, model.name),
-                "open_incidents": len(store.active_incidents(model.name)),
+                "accuracy_estimate": estimate.value if estimate else None,
+                "drift": drift_verdict(drift) if drift else None,
+                "quality": quality_verdict(
+                    snap.reading(model.name, "data_quality"), snap.reading(model.name, "batch_quarantined")
+                ),
+                "open_incidents": len(snap.active.get(model.name, [])),
             }
         )
-    return {"models": models, "open_incidents": len(store.active_incidents())}
+    return {"models": models, "open_incidents": sum(len(v) for v in snap.active.values())}
 
 
 def drift_verdict(obs: Observation) -> dict[str, Any]:
@@ -176,11 +213,9 @@ def drift_verdict(obs: Observation) -> dict[str, Any]:
     }
 
 
-def quality_verdict(store: SqlKnowledgeStore, model: str) -> dict[str, Any] | None:
-    """The latest batch's quality: its problems, or the reason it was quarantined."""
-    readings = store.observations(model, metric="data_quality", limit=1)
-    quarantined = store.observations(model, metric="batch_quarantined", limit=1)
-    latest = max([*readings, *quarantined], key=lambda o: o.at, default=None)
+def quality_verdict(reading: Observation | None, quarantined: Observation | None) -> dict[str, Any] | None:
+    """The latest batch's quality: its problems, or the reason it was quarantined (the newer of the two)."""
+    latest = max([o for o in (reading, quarantined) if o is not None], key=lambda o: o.at, default=None)
     if latest is None:
         return None
     if latest.metric == "batch_quarantined":

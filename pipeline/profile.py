@@ -168,6 +168,23 @@ def column_profile(
     return _numeric(name, str(values.dtype), numbers, missing, sketch_size)
 
 
+def _feature_profile(name: str, values: pd.Series[Any], sketch_size: int) -> ColumnProfile | None:
+    """A feature's summary, or None for a date column.
+
+    Dates move with time by nature: they are features (day of week, month, age), not a distribution to hold
+    batches to, so they are not profiled (and never "drift"). A text column is counted once: what its values
+    mean (dates, numbers, categories) depends only on its distinct values, so the kind is read off those and
+    the counts become the category shares, instead of hashing every row again for each question."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        if column_kind(values) == "datetime":
+            return None
+        return column_profile(name, values, sketch_size=sketch_size)
+    counts = values.value_counts(dropna=True, sort=False)
+    if column_kind(pd.Series(counts.index, dtype=object)) == "datetime":
+        return None
+    return _categorical(name, values, _text_keyed(counts))
+
+
 def float_values(values: pd.Series[Any]) -> np.ndarray:
     """A number column as floats, missing as NaN; a float64 column is read without a copy."""
     if values.dtype == np.float64:
@@ -199,9 +216,6 @@ def build_profile(
     """
     names = list(reference.columns) if features is None else [f for f in features if f in reference.columns]
     names = [n for n in names if n not in OWN_COLUMNS]
-    # Dates move with time by nature: they are features (day of week, month, age), not a distribution to hold
-    # batches to, so they are not profiled (and never "drift").
-    names = [n for n in names if column_kind(reference[n]) != "datetime"]
     prediction = None
     if predictions is not None:
         prediction = column_profile(
@@ -210,9 +224,14 @@ def build_profile(
     label = None
     if labels is not None:
         label = label_profile(labels, LabelSpec.learn(labels, classification=classification))
+    columns = {}
+    for name in names:
+        profiled = _feature_profile(name, reference[name], sketch_size)
+        if profiled is not None:
+            columns[name] = profiled
     return Profile(
         rows=len(reference),
-        columns={n: column_profile(n, reference[n], sketch_size=sketch_size) for n in names},
+        columns=columns,
         prediction=prediction,
         label=label,
         confidence=confidence,
@@ -343,7 +362,11 @@ def category_counts(values: pd.Series[Any]) -> pd.Series[Any]:
     than ``astype(str)`` on every row; values that differ but read the same (``1`` and ``"1"`` in one column)
     are added together.
     """
-    counts = values.value_counts(dropna=True, sort=False)
+    return _text_keyed(values.value_counts(dropna=True, sort=False))
+
+
+def _text_keyed(counts: pd.Series[Any]) -> pd.Series[Any]:
+    """Raw value counts keyed by each value's text, commonest first (values that read the same added up)."""
     keys = [str(k) for k in counts.index]
     if len(set(keys)) < len(keys):
         counts = pd.Series(counts.to_numpy(), index=keys).groupby(level=0, sort=False).sum()
@@ -352,8 +375,8 @@ def category_counts(values: pd.Series[Any]) -> pd.Series[Any]:
     return counts.sort_values(ascending=False, kind="stable")
 
 
-def _categorical(name: str, values: pd.Series[Any]) -> CategoricalProfile:
-    counts = category_counts(values)
+def _categorical(name: str, values: pd.Series[Any], counts: pd.Series[Any] | None = None) -> CategoricalProfile:
+    counts = category_counts(values) if counts is None else counts
     present = int(counts.sum())
     kept = counts.head(MAX_CATEGORIES)
     shares = kept.to_numpy(dtype=float) / max(present, 1)

@@ -21,7 +21,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any, TypeVar, get_type_hints
 
-from sqlalchemy import Row, and_, func, insert, null, or_, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, null, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -148,6 +148,15 @@ class SqlKnowledgeStore:
         with self.engine.connect() as c:
             rows = c.execute(select(t.aliases).where(t.aliases.c.model == model)).all()
         return {Alias(r.alias): int(r.version) for r in rows}
+
+    def all_aliases(self) -> dict[str, dict[Alias, int]]:
+        """Every model's aliases in one query, as ``aliases`` gives one model's; a model with none is absent."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.aliases)).all()
+        found: dict[str, dict[Alias, int]] = {}
+        for r in rows:
+            found.setdefault(r.model, {})[Alias(r.alias)] = int(r.version)
+        return found
 
     def alias(self, model: str, alias: Alias) -> int | None:
         return self.aliases(model).get(alias)
@@ -362,6 +371,42 @@ class SqlKnowledgeStore:
             raw = c.execute(select(func.count()).select_from(o).where(o.c.model == model)).scalar()
             folded = c.execute(select(func.count()).select_from(r).where(r.c.model == model)).scalar()
         return {"observations": int(raw or 0), "observation_rollups": int(folded or 0)}
+
+    def latest_observations(
+        self, metrics: Sequence[str], *, models: Sequence[str] | None = None
+    ) -> dict[tuple[str, str], Observation]:
+        """The newest observation of each (model, metric) pair, keyed so; a pair with no reading is absent.
+
+        One statement for every registered model (or those named): per model and metric a correlated
+        ``LIMIT 1`` seek down the (model, metric, at) index, so the cost grows with models x metrics and never
+        with the length of the history (a GROUP BY max(at) would walk every reading of the metric)."""
+        if not metrics:
+            return {}
+        statement = _latest_statement(tuple(dict.fromkeys(metrics)), models is not None)
+        with self.engine.connect() as c:
+            rows = c.execute(statement, {} if models is None else {"models": list(models)}).all()
+        found = [_from_row(Observation, r) for r in rows]
+        return {(ob.model, ob.metric): ob for ob in found}
+
+    def recent_series(
+        self, models: Sequence[str], metric: str, *, limit: int
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        """The newest ``limit`` (time, value) readings of ``metric`` for each model, oldest first; [] for none.
+
+        Bounded for any length of history: one statement of per-model ``ORDER BY at DESC LIMIT n`` seeks down
+        the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence."""
+        series: dict[str, list[tuple[datetime, float]]] = {m: [] for m in models}
+        names = list(dict.fromkeys(models))
+        with self.engine.connect() as c:
+            # SQLite caps a compound SELECT at 500 terms by default.
+            for start in range(0, len(names), 200):
+                chunk = names[start : start + 200]
+                params = {"metric": metric, **{f"model_{i}": name for i, name in enumerate(chunk)}}
+                rows = c.execute(_recent_statement(len(chunk), limit), params).all()
+                # Oldest first, ties by id, as observations() orders them; SQL keeps no order across UNION ALL.
+                for row in sorted(rows, key=lambda r: (r[1], r[3])):
+                    series[row[0]].append((row[1], float(row[2])))
+        return series
 
     def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:
         with self.engine.begin() as c:
@@ -585,6 +630,13 @@ class SqlKnowledgeStore:
         with self.engine.connect() as c:
             rows = c.execute(q).all()
         return [_from_row(Action, r) for r in reversed(rows)]
+
+    def last_actions(self) -> dict[str, Action]:
+        """Each model's newest action (highest id, as ``actions(model=..., limit=1)`` gives it), in one query."""
+        newest = select(func.max(t.actions.c.id)).group_by(t.actions.c.model)
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.actions).where(t.actions.c.id.in_(newest))).all()
+        return {r.model: _from_row(Action, r) for r in rows}
 
     def action_events(self, action_id: int) -> list[JSON]:
         with self.engine.connect() as c:
@@ -1090,6 +1142,43 @@ def _write_alias(c: Connection, model: str, alias: Alias, current: int | None, t
         c.execute(insert(t.aliases).values(model=model, alias=alias.value, version=to))
     else:
         c.execute(update(t.aliases).where(where).values(version=to))
+
+
+@cache
+def _latest_statement(metrics: tuple[str, ...], named: bool) -> Any:
+    """``latest_observations``'s statement, built once per metrics (and whether models are named)."""
+    o = t.observations.alias("newest")
+    parts = []
+    for metric in metrics:
+        newest = (
+            select(o.c.id)
+            .where(o.c.model == t.models.c.name, o.c.metric == metric)
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(1)
+            .correlate(t.models)
+            .scalar_subquery()
+        )
+        part = select(newest).select_from(t.models)
+        parts.append(part.where(t.models.c.name.in_(bindparam("models", expanding=True))) if named else part)
+    ids = union_all(*parts) if len(parts) > 1 else parts[0]
+    return select(t.observations).where(t.observations.c.id.in_(ids))
+
+
+@cache
+def _recent_statement(models: int, limit: int) -> Any:
+    """``recent_series``'s statement for ``models`` models, built once (building it costs more than running it)."""
+    o = t.observations
+    parts = [
+        select(
+            select(o.c.model, o.c.at, o.c.value, o.c.id)
+            .where(o.c.model == bindparam(f"model_{i}"), o.c.metric == bindparam("metric"))
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        for i in range(models)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 # -- row <-> value ------------------------------------------------------------------------------------

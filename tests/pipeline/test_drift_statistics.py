@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, ks_pvalue
+from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, homogeneity, ks_pvalue
 from pipeline.profile import build_profile
 
 
@@ -134,3 +134,45 @@ def test_a_million_rows_with_a_shift_below_the_floor_raise_no_drift() -> None:
     assert all(c.pvalue < 1e-6 for c in report.columns)
     assert report.drifted(None) == []
     assert all(c.verdict == NO_DRIFT and "below the effect floor" in c.reason for c in report.columns)
+
+
+def test_ks_pvalue_is_scipys_wherever_a_verdict_could_turn_on_it() -> None:
+    """Where p could matter (above EXACT_P_ABOVE) it is scipy's kstwo.sf exactly; deeper in the tail the fast
+    approximation is used, and it never reports a p-value smaller than the exact one nor one above the cut."""
+    d = np.linspace(0.001, 0.6, 120)
+    for n in (50, 343, 8333, 500_000):
+        exact = np.array([stats.kstwo.sf(x, n) for x in d])
+        got = ks_pvalue(d, np.full(d.size, 2 * n), np.full(d.size, 2 * n))
+        precise = exact > 1e-9
+        assert got[precise] == pytest.approx(exact[precise], rel=1e-12)
+        assert np.all(got >= exact)
+        assert np.all(got[~precise] < 1e-9)
+
+
+def test_a_text_column_is_profiled_from_one_count() -> None:
+    """A text feature's shares equal its value counts; a text column of dates is left out of the profile."""
+    frame = pd.DataFrame(
+        {
+            "city": ["a", "b", "a", None, "c", "a"] * 50,
+            "day": ["2026-01-0" + str(1 + i % 9) for i in range(300)],
+            "x": np.arange(300.0),
+        }
+    ).astype({"city": object, "day": object})
+    profile = build_profile(frame)
+    assert set(profile.columns) == {"city", "x"}
+    city = profile.columns["city"]
+    expected = frame["city"].value_counts(normalize=True)
+    assert city.frequencies == pytest.approx(expected.to_dict())  # type: ignore[union-attr]
+    assert list(city.frequencies) == ["a", "b", "c"]  # type: ignore[union-attr]
+    assert city.missing_share == pytest.approx(50 / 300)
+
+
+def test_homogeneity_matches_chi2_contingency() -> None:
+    """The written-out chi-square test of a 2 x k table gives scipy's statistic and p-value."""
+    rng = np.random.default_rng(8)
+    for k in (2, 3, 7):
+        table = rng.integers(1, 500, size=(2, k)).astype(float) + 0.5
+        expected = stats.chi2_contingency(table, correction=False)
+        statistic, pvalue = homogeneity(table)
+        assert statistic == pytest.approx(expected.statistic, rel=1e-12)
+        assert pvalue == pytest.approx(expected.pvalue, rel=1e-9)
