@@ -4,6 +4,7 @@ files with a config for them, and healctl run in-process."""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -34,13 +35,21 @@ CALM_HOST = {"cpu_percent": 5.0, "memory_percent": 30.0, "disk_percent": 30.0, "
 
 
 @pytest.fixture(autouse=True)
-def hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+def hermetic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test runs as on a quiet machine with a clean environment: the caller's HEALD_* variables are
     removed (a developer's shell must not change a verdict), and the host sensor reads a calm host instead of
-    the real load of a shared machine. A test about either sets them itself."""
+    the real load of a shared machine. A test about either sets them itself. Logging set up by a test (the
+    CLI's ``main`` configures it onto that test's captured output, closed once the test ends) is undone, so no
+    later test writes its log lines to a closed file, whatever the order."""
     for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(name)
     monkeypatch.setattr(host, "read_host", lambda _disk, _process: dict(CALM_HOST))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

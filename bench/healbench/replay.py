@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ class Crashed(BaseException):
     """The process died: raised by the pool when a crash is armed, it escapes ``tick()`` like a SIGKILL."""
 
 
+T = TypeVar("T")
+
+
 class TimedPool:
     """The inline pool, with the wall time each action took; it can be armed to 'crash' on an action kind."""
 
@@ -78,6 +81,9 @@ class TimedPool:
         started = time.perf_counter()
         self.inner.submit(action_id, job)
         self.seconds[action_id] = time.perf_counter() - started
+
+    def compute(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        return self.inner.compute(function, *args, **kwargs)
 
     def poll(self) -> list[Finished]:
         return self.inner.poll()

@@ -215,3 +215,22 @@ def test_spread_over_seeds_is_mean_and_sample_deviation() -> None:
     three = Spread.of([0.8, 0.9, 1.0])
     assert abs(three.mean - 0.9) < 1e-12 and abs(three.sd - 0.1) < 1e-12 and three.n == 3
     assert Spread.of([0.7]).sd == 0.0
+
+
+def test_the_benchmark_pool_answers_every_worker_pool_method() -> None:
+    """The benchmark wraps heald's pool to time actions; a method the loop or an actuator calls (``compute``,
+    ``size``) missing from the wrapper fails every action in the benchmark, so each protocol member must be there."""
+    check = (
+        "import sys; sys.path[:0] = ['.', 'bench']\n"
+        "from actuators.pool import WorkerPool\n"
+        "from healbench.replay import TimedPool\n"
+        "members = [m for m in vars(WorkerPool) if not m.startswith('_')]\n"
+        "missing = [m for m in members if not callable(getattr(TimedPool, m, None))]\n"
+        "print(len(members), missing)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    count, missing = done.stdout.strip().split(" ", 1)
+    assert int(count) >= 6 and missing == "[]"
