@@ -212,11 +212,12 @@ class Planner:
         tried = {a.kind for a in spent}
         # A lost challenger spends no lockout, but it is an attempt: after ``retries`` of them the model stays
         # sick with no fit able to beat it, which a person must hear about rather than an endless series of fits.
-        attempts = [a for a in history if a.kind is rule.retry and (a in spent or guards.lost_challenger(a))]
-        if rule.retry is not None and len(attempts) >= rule.retries:
-            tried.add(rule.retry)
-        elif rule.retry is not None:
-            tried.discard(rule.retry)
+        if rule.retry is not None:
+            attempts = sum(1 for a in history if a.kind is rule.retry and (a in spent or guards.lost_challenger(a)))
+            if attempts < rule.retries:
+                tried.discard(rule.retry)
+            else:
+                tried.add(rule.retry)
         retrains = self._retrains(model.name, began, history)
         return [self._candidate(k, model, incident, rule, retrains, began) for k in rule.ladder if k not in tried]
 
