@@ -5,6 +5,11 @@ failed stage and those after it run again with the run's own config. A run that 
 registered as a new version and promoted only if it is not worse than the champion on the run's
 held-out rows. The action succeeds when the pipeline does (that is the symptom it answers); whether the
 new version was promoted is in its result.
+
+The stages, the new version's profile and skops bytes and the champion's score run through the action's
+``compute`` (a worker process with the ``process`` executor, never the process answering predictions); the
+run's records, the version and the alias moves are written here, by the daemon, under the action's lease epoch.
+A worker that dies fails the action and leaves the run failed at the stage it was running, resumable again.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from actuators.base import ActContext, Outcome
-from actuators.runs import promote_if_not_worse, recorded_run, register_run
+from actuators.runs import champion_file, promote_if_not_worse, recorded_run, register_made, register_run
 from knowledge.values import Action, PipelineRun
 from pipeline.runner import RetryPolicy, Runner, StageListener
 from pipeline.stages import standard_stages
@@ -53,6 +58,8 @@ class RerunActuator:
             resume=failed,
             action_id=action.id,
             forward=self.listener,
+            compute=ctx.compute,
+            champion=champion_file(ctx.registry, ctx.model.name),
         )
         result = {"run": done.row.id, "resumed": failed.id, "from_stage": failed.failed_stage}
         if done.row.status != "succeeded":
@@ -61,14 +68,25 @@ class RerunActuator:
                 detail=f"rerun of pipeline run #{failed.id} failed at {done.row.failed_stage}: {done.row.error}",
                 result=result,
             )
-        version = register_run(
-            ctx.registry,
-            done.run,
-            model=ctx.model.name,
-            at=ctx.now,
-            created_by=f"action:{action.id}",
-            run_id=done.row.id,
-        )
+        made = done.worked.registration if done.worked is not None else None
+        if made is not None:
+            version = register_made(
+                ctx.registry,
+                made,
+                model=ctx.model.name,
+                at=ctx.now,
+                created_by=f"action:{action.id}",
+                run_id=done.row.id,
+            )
+        else:
+            version = register_run(
+                ctx.registry,
+                done.run,
+                model=ctx.model.name,
+                at=ctx.now,
+                created_by=f"action:{action.id}",
+                run_id=done.row.id,
+            )
         judgement = promote_if_not_worse(
             ctx.registry,
             done.run,
@@ -78,6 +96,7 @@ class RerunActuator:
             min_gain=ctx.settings.min_gain,
             action_id=action.id,
             epoch=ctx.epoch,
+            scored=done.worked,
         )
         reused = [s.stage for s in done.row.stages if s.status == "reused"]
         kept = ", ".join(reused) or "nothing"

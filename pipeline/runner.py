@@ -194,6 +194,11 @@ def transient(exc: BaseException) -> bool:
     return type(exc).__name__ in TRANSIENT_NAMES
 
 
+def utc_now() -> datetime:
+    """The runner's default clock (a named function, so that a runner's settings pickle to a worker process)."""
+    return datetime.now(UTC)
+
+
 class Run:
     """A run in progress or finished: its record and its stages' outputs (loaded from disk on demand)."""
 
@@ -225,7 +230,7 @@ class Runner:
         retry: RetryPolicy | None = None,
         listener: StageListener | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.stages = list(stages)
         self.retry = retry or RetryPolicy()
@@ -347,10 +352,15 @@ class Runner:
 
     @staticmethod
     def _save(run: Run) -> None:
-        path = Path(run.record.folder) / MANIFEST
-        tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(run.record.as_json(), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        save_manifest(run.record)
+
+
+def save_manifest(record: RunRecord) -> None:
+    """Write ``record`` as its folder's manifest, atomically (also for a run its worker process could not finish)."""
+    path = Path(record.folder) / MANIFEST
+    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record.as_json(), indent=2), encoding="utf-8")
+    tmp.replace(path)
 
 
 def _fresh(folder: Path) -> None:
