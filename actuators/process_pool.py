@@ -4,8 +4,11 @@ An action (reading batches, registering a version, moving an alias, writing its 
 store and the lease epoch, so it runs on a daemon thread as in ``ThreadPool``. What it hands to ``compute``
 (a forest's fit, judging, profiling, serializing) runs in a separate worker process, so the process answering
 predictions keeps its CPU and its GIL: a retrain no longer slows serving the way it did on a thread. Workers
-start with the "spawn" method (the daemon has threads, so forking it is unsafe) and are reniced as they start,
-before their imports, so that on a busy machine serving wins over background fits. A worker that dies (killed,
+start with the "spawn" method (the daemon has threads, so forking it is unsafe) and are put at the lowest CPU
+priority as they start, before their imports, so that serving wins over background fits: every thread of a worker
+is reniced and, on Linux, moved to the ``SCHED_IDLE`` policy (it runs only on a CPU nothing else wants, and a
+waking request handler preempts it at once; a nice level alone still let a fit take about a third of the API's
+throughput on this 2-core machine). A worker that dies (killed,
 out of memory) fails the action that was waiting on it with an ``ActionError`` naming the work; the pool
 starts new workers for the next one. The number of workers is what the ``scale`` action changes.
 """
@@ -18,6 +21,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, TypeVar
 
 from actuators.pool import ThreadPool
@@ -25,6 +29,7 @@ from knowledge.errors import ActionError
 
 T = TypeVar("T")
 NICE = 10  # the workers' niceness: a fit yields the CPU to the API when both want it
+IDLE = getattr(os, "SCHED_IDLE", None)  # Linux only; elsewhere the niceness is all there is
 
 
 class ProcessPool(ThreadPool):
@@ -60,14 +65,18 @@ class ProcessPool(ThreadPool):
         broken.shutdown(wait=False, cancel_futures=True)
 
     def _lower_priority(self) -> None:
-        """Renice new workers at once, from here: a spawned worker's first seconds are spent importing the ML
-        stack, which must not take the API's CPU either (an initializer would only run after the imports)."""
+        """Lower new workers' priority at once, from here: a spawned worker's first seconds are spent importing the
+        ML stack, which must not take the API's CPU either (an initializer would only run after the imports). Both
+        are per thread on Linux (threads inherit them when created), so every thread already there is set too."""
         for pid in self.worker_pids():
-            try:
-                if os.getpriority(os.PRIO_PROCESS, pid) < NICE:
-                    os.setpriority(os.PRIO_PROCESS, pid, NICE)
-            except OSError:  # exited meanwhile: compute reports the death
-                continue
+            for tid in _threads(pid):
+                try:
+                    if os.getpriority(os.PRIO_PROCESS, tid) < NICE:
+                        os.setpriority(os.PRIO_PROCESS, tid, NICE)
+                    if IDLE is not None and os.sched_getscheduler(tid) != IDLE:
+                        os.sched_setscheduler(tid, IDLE, os.sched_param(0))
+                except OSError:  # exited meanwhile: compute reports a death
+                    continue
 
     def worker_pids(self) -> list[int]:
         """The process ids of the live workers (none until the first ``compute`` starts them)."""
@@ -86,3 +95,11 @@ class ProcessPool(ThreadPool):
         super().shutdown(wait=wait)
         with self._lock:
             self._processes.shutdown(wait=wait, cancel_futures=not wait)
+
+
+def _threads(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` (just the pid where /proc does not list them)."""
+    try:
+        return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return [pid]

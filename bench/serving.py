@@ -137,8 +137,10 @@ def serve_heald(state: Path, executor: str, port: int) -> None:
     while not stop.wait(0.1):
         finished = heald.loop.collect(datetime.now(UTC))
         if running is not None and running in finished:
-            (state / "retrains").open("a").write(f"{running}\n")
+            with (state / "retrains").open("a") as done:
+                done.write(f"{running}\n")
             running = None
+            (state / "busy").unlink()
         if running is None and (state / "retrain.on").exists():
             now = datetime.now(UTC)
             action = heald.store.plan_action(
@@ -149,6 +151,7 @@ def serve_heald(state: Path, executor: str, port: int) -> None:
                 reason="bench",
                 params={"since": (now - timedelta(days=1)).isoformat()},
             )
+            (state / "busy").write_text(str(action.id))
             heald.loop.start(action, heald.store.get_model(MODEL), now)
             running = action.id
     api.stop()
@@ -304,13 +307,23 @@ def run_cells(
                 results.setdefault((clients, n, "heald+retrain"), []).append(m)
                 print(line(r, clients, n, "heald+retrain", m), flush=True)
         (state / "retrain.on").unlink()
-        time.sleep(1)
+        wait_until_idle(state)
     return results
 
 
 def wait_for_retrain(state: Path) -> None:
     """Give the first retrain time to reach its fit (it reads the batch first)."""
     time.sleep(2.0)
+
+
+def wait_until_idle(state: Path, timeout: float = 600) -> None:
+    """Let the last retrain finish: the next quiet cells must not run beside it."""
+    deadline = time.monotonic() + timeout
+    while (state / "busy").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the retrain did not finish within {timeout} s")
+        time.sleep(0.2)
+    time.sleep(1)
 
 
 def line(r: int, clients: int, n: int, name: str, m: Measured) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from actuators.base import ActContext, ActSettings, Outcome
 from actuators.pool import InlinePool, WorkerPool
-from actuators.process_pool import NICE, ProcessPool
+from actuators.process_pool import IDLE, NICE, ProcessPool
 from actuators.retrain import RetrainActuator
 from daemon.compose import build
 from daemon.onboard import onboard
@@ -94,13 +94,19 @@ def _niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def _policy() -> int:
+    return os.sched_getscheduler(0)
+
+
 def test_compute_runs_in_another_process_at_a_lower_priority(tmp_path: Path) -> None:
-    """Work handed to compute runs in a worker process, never in the caller's, and at a lower CPU priority
-    (asked once the first call has returned, when the renice has certainly been applied)."""
+    """Work handed to compute runs in a worker process, never in the caller's, at a lower CPU priority and (on
+    Linux) under the SCHED_IDLE policy (asked once the first call has returned, when both have been applied)."""
     pool = ProcessPool(1)
     try:
         assert pool.compute(_child_pid) != os.getpid()
         assert pool.compute(_niceness) >= max(NICE, _niceness())
+        if IDLE is not None:
+            assert pool.compute(_policy) == IDLE != _policy()
     finally:
         pool.shutdown()
 
