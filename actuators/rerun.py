@@ -59,7 +59,7 @@ class RerunActuator:
             action_id=action.id,
             forward=self.listener,
             compute=ctx.compute,
-            champion=champion_file(ctx.registry, ctx.model.name),
+            champion=champion_file(ctx.registry, ctx.model, ctx.registry.champion(ctx.model.name)),
         )
         result = {"run": done.row.id, "resumed": failed.id, "from_stage": failed.failed_stage}
         if done.row.status != "succeeded":

@@ -8,6 +8,10 @@ champion been trained on too few rows); both windows are fitted and the one that
 judging rows, which neither learned from, is the challenger. It becomes champion only if it scores at least
 the champion's score plus ``min_gain``; otherwise it stays a registered challenger and the action fails, so
 the planner escalates instead of promoting a worse model.
+
+With the ``process`` executor everything heavy (reading and conforming the rows, the fits, judging challenger and
+champion, the paired gains, profiling, fingerprinting and the skops bytes) runs in one worker call (``challenge``);
+the daemon only reads which batch files to use and writes the version, the alias moves and the journal.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from actuators.base import ActContext, Outcome
 from actuators.runs import ChampionFile, champion_file
 from knowledge.artifacts import ArtifactStore, dump_model
 from knowledge.errors import ActionError, ArtifactError, NotFoundError, StoreError
-from knowledge.values import JSON, Action, Alias, Task
+from knowledge.values import JSON, Action, Alias, Task, Version
 from pipeline import paired
 from pipeline.evaluate import metrics, primary_metric, score
 from pipeline.features import infer_spec
@@ -180,16 +184,17 @@ class RetrainActuator:
             n_estimators=ctx.settings.n_estimators, max_depth=ctx.settings.max_depth, n_jobs=ctx.settings.n_jobs
         )
         metric = primary_metric(task)
+        champion = ctx.registry.champion(ctx.model.name)  # read once: each read parses the version's profile
         work = RetrainWork(
             recent=recent_files(ctx, since),
-            longer=self._longer(ctx, since),
+            longer=self._longer(ctx, since, champion),
             mappings=ctx.store.column_mappings(ctx.model.name),
             features=list(ctx.model.features),
             target=ctx.model.target,
             task=task,
             params=params,
             min_rows=ctx.settings.min_retrain_rows,
-            champion=self._champion_file(ctx),
+            champion=self._champion_file(ctx, champion),
         )
         # Reading the rows, fitting, judging (the champion too), profiling, fingerprinting and serializing are the
         # CPU-heavy part: with the process executor they run in a worker process, not in the process that answers
@@ -263,29 +268,27 @@ class RetrainActuator:
         )
 
     @staticmethod
-    def _longer(ctx: ActContext, since: datetime | None) -> list[str]:
+    def _longer(ctx: ActContext, since: datetime | None, champion: Version | None) -> list[str]:
         """The files of the second candidate window, since the champion's own data began (empty without one)."""
-        start = RetrainActuator._champion_window(ctx)
+        start = RetrainActuator._champion_window(ctx, champion)
         if start is not None and since is not None and start < since:
             return recent_files(ctx, start)
         return []
 
     @staticmethod
-    def _champion_file(ctx: ActContext) -> ChampionFile | None:
+    def _champion_file(ctx: ActContext, champion: Version | None) -> ChampionFile | None:
         """Where the worker finds the champion to judge; None if its file does not verify now (any challenger wins).
 
         The registry may still hold a damaged or deleted champion in memory, but a restarted daemon could not
         load it, so it is not a model to keep.
         """
-        champion = ctx.registry.champion(ctx.model.name)
         if champion is None or not ctx.registry.verifies(champion):
             return None
-        return champion_file(ctx.registry, ctx.model.name)
+        return champion_file(ctx.registry, ctx.model, champion)
 
     @staticmethod
-    def _champion_window(ctx: ActContext) -> datetime | None:
+    def _champion_window(ctx: ActContext, champion: Version | None) -> datetime | None:
         """Where the rows the champion learned from began, when a retrain made it (None otherwise)."""
-        champion = ctx.registry.champion(ctx.model.name)
         if champion is None or not champion.created_by.startswith("action:"):
             return None
         try:

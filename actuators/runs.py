@@ -29,7 +29,7 @@ from knowledge.artifacts import ArtifactStore, dump_model
 from knowledge.errors import ActionError, ArtifactError, StoreError
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import JSON, Alias, PipelineRun, StageRun, Version
+from knowledge.values import JSON, Alias, ModelRecord, PipelineRun, StageRun, Version
 from pipeline.errors import DataError
 from pipeline.evaluate import Evaluation, primary_metric, score
 from pipeline.profile import profile_version
@@ -426,18 +426,16 @@ def register_made(
     return version
 
 
-def champion_file(registry: ModelRegistry, model: str) -> ChampionFile | None:
+def champion_file(registry: ModelRegistry, model: ModelRecord, champion: Version | None) -> ChampionFile | None:
     """Where a worker process finds ``model``'s champion to score it (None without one)."""
-    champion = registry.champion(model)
     if champion is None:
         return None
-    record = registry.store.get_model(model)
     return ChampionFile(
         root=str(registry.artifacts.root),
         artifact=champion.artifact,
         sha256=champion.sha256,
-        features=list(record.features),
-        task=record.task.value,
+        features=list(model.features),
+        task=model.task.value,
     )
 
 
