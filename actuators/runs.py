@@ -16,12 +16,12 @@ and moves ``champion`` only if the new version is at least as good (plus the con
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pandas as pd
 
@@ -49,7 +49,6 @@ from pipeline.stages import Engineered, Forest, Ingested, model_of
 
 KEEP_RUNS = 5  # run folders kept per model; a 100k-row run's stage outputs take about 170 MB
 WATCH_SECONDS = 0.25  # how often the daemon re-reads the manifest of a run going on in a worker process
-T = TypeVar("T")
 Compute = Callable[..., Any]  # ``ActContext.compute``: runs a function (and its arguments) where the pool runs fits
 
 
@@ -276,13 +275,24 @@ def _worked(
     resume: PipelineRun | None,
     champion: ChampionFile | None,
 ) -> Worked:
-    """``run_stages`` through ``compute``, while this thread replays the manifest's stage changes to ``listener``
-    (the worker rewrites the manifest after every change). A failure of the compute itself (a killed worker) fails
-    the run at the stage it was running, in the manifest too, so that a rerun resumes from there."""
+    """``run_stages`` through ``compute``, while a watcher thread replays the manifest's stage changes to
+    ``listener`` (the worker rewrites the manifest after every change). ``compute`` is called on this thread, so
+    what the pool set up for it stays in force (the Dask pool's joblib backend is per thread). A failure of the
+    compute itself (a killed worker) fails the run at the stage it was running, in the manifest too, so that a
+    rerun resumes from there."""
     seen: dict[str, StageRecord] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heald-run") as waiter:
-        future = waiter.submit(
-            compute,
+    lock = threading.Lock()  # the watcher and this thread never replay at the same time
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(WATCH_SECONDS):
+            with lock:
+                _replay(_manifest(folder), seen, listener)
+
+    watcher = threading.Thread(target=watch, name="heald-run-watch", daemon=True)
+    watcher.start()
+    try:
+        worked: Worked = compute(
             run_stages,
             runner.stages,
             retry=runner.retry,
@@ -294,19 +304,18 @@ def _worked(
             champion=champion,
             dump=True,
         )
-        while True:
-            try:
-                worked: Worked = future.result(timeout=WATCH_SECONDS)
-            except TimeoutError:
-                _replay(_manifest(folder), seen, listener)
-                continue
-            except Exception as exc:  # the worker died (or could not be reached): the run failed where it stood
-                record = _broken(_manifest(folder), folder, config, resume, runner, f"{type(exc).__name__}: {exc}")
-                save_manifest(record)
-                _replay(record, seen, listener)
-                return Worked(record=record)
-            _replay(worked.record, seen, listener)
-            return worked
+    except Exception as exc:  # the worker died (or could not be reached): the run failed where it stood
+        stop.set()
+        watcher.join()
+        record = _broken(_manifest(folder), folder, config, resume, runner, f"{type(exc).__name__}: {exc}")
+        save_manifest(record)
+        _replay(record, seen, listener)
+        return Worked(record=record)
+    finally:
+        stop.set()
+        watcher.join()
+    _replay(worked.record, seen, listener)
+    return worked
 
 
 def _manifest(folder: Path) -> RunRecord | None:

@@ -74,3 +74,19 @@ def test_mappings_are_journaled_replaced_and_reversible(store: SqlKnowledgeStore
     assert store.last_control("m", "map") == T0 and store.last_control("m", "unmap") == T0
     with pytest.raises(NotFoundError, match="no active mapping of column 'visit_count'"):
         store.remove_mapping(model="m", new="visit_count", at=T0, actor="op", reason="again")
+
+
+def test_rows_written_with_a_label_keep_it_beside_unlabelled_ones(store: SqlKnowledgeStore) -> None:
+    """One write may mix rows that carry a label with rows that do not (the insert leaves an absent label NULL
+    only when no row has one): the labelled row is pending for a feedback batch with its label, the other is not,
+    and both are pending for an api batch."""
+    store.add_served_rows(
+        [
+            ServedRow(model="m", request_id="with", served_at=T0, row={"a": 1}, label="yes", labelled_at=T0),
+            ServedRow(model="m", request_id="without", served_at=T0, row={"a": 2}),
+        ]
+    )
+    [pending] = store.unflushed_served(labels=True)
+    assert (pending.request_id, pending.label, pending.labelled_at) == ("with", "yes", T0)
+    rows = {r.request_id: r for r in store.unflushed_served(labels=False)}
+    assert set(rows) == {"with", "without"} and rows["without"].label is None and rows["without"].labelled_at is None
