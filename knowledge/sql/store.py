@@ -389,12 +389,14 @@ class SqlKnowledgeStore:
         return {(ob.model, ob.metric): ob for ob in found}
 
     def recent_series(
-        self, models: Sequence[str], metric: str, *, limit: int
+        self, models: Sequence[str], metric: str, *, limit: int, rollups: bool = False
     ) -> dict[str, list[tuple[datetime, float]]]:
         """The newest ``limit`` (time, value) readings of ``metric`` for each model, oldest first; [] for none.
 
         Bounded for any length of history: one statement of per-model ``ORDER BY at DESC LIMIT n`` seeks down
-        the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence."""
+        the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence. With
+        ``rollups``, a series shorter than ``limit`` goes on into the past with the hourly means retention left
+        (as ``observations(..., rollups=True)``), so a chart of a slow-ticking model reaches past the raw window."""
         series: dict[str, list[tuple[datetime, float]]] = {m: [] for m in models}
         names = list(dict.fromkeys(models))
         with self.engine.connect() as c:
@@ -406,6 +408,12 @@ class SqlKnowledgeStore:
                 # Oldest first, ties by id, as observations() orders them; SQL keeps no order across UNION ALL.
                 for row in sorted(rows, key=lambda r: (r[1], r[3])):
                     series[row[0]].append((row[1], float(row[2])))
+        if rollups:
+            for name in names:
+                found = series[name]
+                if len(found) < limit:
+                    older = self._rollups(name, metric, None, found[0][0] if found else None, limit - len(found))
+                    series[name] = [(o.at, o.value) for o in older] + found
         return series
 
     def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:

@@ -90,6 +90,21 @@ def test_series_readers_cross_the_raw_boundary_and_decisions_do_not(store: SqlKn
     assert store.observations("m", metric="drift_share", since=since, rollups=True)[0].at == since
 
 
+def test_the_model_pages_series_reaches_past_the_raw_window(store: SqlKnowledgeStore) -> None:
+    """recent_series with rollups (what the model page draws) is the same (time, value) series as
+    observations(..., rollups=True): hourly means before the raw window, raw readings after, none twice."""
+    add_model(store)
+    observe(store, days=9, every=timedelta(minutes=30))
+    collect_garbage(store, POLICY, T0 + timedelta(days=9))
+    for limit in (100, 1000, 10_000):
+        drawn = store.recent_series(["m"], "performance", limit=limit, rollups=True)["m"]
+        expected = store.observations("m", metric="performance", limit=limit, rollups=True)
+        assert drawn == [(o.at, o.value) for o in expected]
+    whole = store.recent_series(["m"], "performance", limit=10_000, rollups=True)["m"]
+    assert whole[0][0] == T0 and len(whole) == 2 * 24 + 7 * 24 * 2
+    assert len(store.recent_series(["m"], "performance", limit=10_000)["m"]) == 7 * 24 * 2
+
+
 def test_history_past_the_horizon_is_dropped(store: SqlKnowledgeStore) -> None:
     """Rollups older than horizon_days go; two runs in a row remove nothing more the second time."""
     add_model(store)
