@@ -579,9 +579,8 @@ def markdown(
     lines = [
         HEADING,
         "",
-        f"Command: `{command}` (2-core machine shared with other work and loaded: load average 12-17 during these "
-        "runs; each part ran as its own process, and within the peers table every tool ran side by side in one "
-        "process, so compare ratios, not seconds).",
+        f"Command: `{command}` (2-core machine shared with other work; each part ran as its own process, and "
+        "within the peers table every tool ran side by side in one process, so compare ratios, not seconds).",
         "",
     ]
     lines += calibration_lines(floors, d) + peer_lines(peers)
@@ -716,6 +715,7 @@ def peer_lines(peers: list[dict[str, Any]]) -> list[str]:
             + f"({peers[-1]['repeats']} at 1M), the peers "
             + f"{peers[0].get('peer_repeats', peers[0]['repeats'])} run(s).",
         ]
+    lines += must_show_lines(peers)
     if not any(p["shape"].startswith("1,000,000") for p in peers):
         lines += ["", "1M vs 1M: not measured in this run (stopped for time; Evidently alone took over 90 s at 50k)."]
     if peers:
@@ -723,6 +723,27 @@ def peer_lines(peers: list[dict[str, Any]]) -> list[str]:
         nannyml = next((p["nannyml_version"] for p in peers if p.get("nannyml_version")), "?")
         lines += ["", f"Evidently {evidently} (pandas<3), NannyML {nannyml}."]
     return [*lines, ""]
+
+
+def must_show_lines(peers: list[dict[str, Any]]) -> list[str]:
+    """The issue's bars, read off the rows: exact flags everywhere, stored >= 50x Evidently, one-off >= 3x scipy."""
+    if not peers:
+        return []
+    exact = all(p["heald"] == p["expected"] for p in peers)
+    evidently = [p["evidently_seconds"] / p["heald_stored_seconds"] for p in peers if p.get("evidently_seconds")]
+    best = [p["scipy_seconds"] / p["heald_oneoff_seconds"] for p in peers]
+    medians = [m["scipy"] / m["oneoff"] for p in peers if (m := p.get("median_seconds"))]
+
+    def span(ratios: list[float]) -> str:
+        return f"{min(ratios):.1f}-{max(ratios):.1f}x" if ratios else "not measured"
+
+    return [
+        "",
+        f"Must show: heald flags exactly the planted columns and nothing on the control in every row: "
+        f"**{'holds' if exact else 'does not hold'}**. Stored-profile check against Evidently (>= 50x): "
+        f"**{span(evidently)}**. One-off path against the scipy loop (>= 3x): **{span(best)}** by the best of "
+        f"the interleaved rounds, {span(medians)} by their medians.",
+    ]
 
 
 def write_subsection(heading: str, text: str) -> None:
