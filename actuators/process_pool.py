@@ -35,8 +35,10 @@ IDLE = getattr(os, "SCHED_IDLE", None)  # Linux only; elsewhere the niceness is 
 class ProcessPool(ThreadPool):
     """Runs actions on daemon threads and their ``compute`` work in ``workers`` worker processes."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, *, idle: bool = True) -> None:
         super().__init__(workers)
+        # SCHED_IDLE gives a fit almost nothing on a host other work keeps busy: ``idle=False`` keeps nice 10 only.
+        self._policy = IDLE if idle else None
         self._context = multiprocessing.get_context("spawn")
         self._processes = self._start(workers)
         self._lock = threading.Lock()
@@ -73,8 +75,8 @@ class ProcessPool(ThreadPool):
                 try:
                     if os.getpriority(os.PRIO_PROCESS, tid) < NICE:
                         os.setpriority(os.PRIO_PROCESS, tid, NICE)
-                    if IDLE is not None and os.sched_getscheduler(tid) != IDLE:
-                        os.sched_setscheduler(tid, IDLE, os.sched_param(0))
+                    if self._policy is not None and os.sched_getscheduler(tid) != self._policy:
+                        os.sched_setscheduler(tid, self._policy, os.sched_param(0))
                 except OSError:  # exited meanwhile: compute reports a death
                     continue
 

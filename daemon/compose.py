@@ -155,7 +155,9 @@ def build(
         ActionKind.ALERT: AlertActuator(_notifier(settings)),
         ActionKind.SCALE: ScaleActuator(settings.max_workers),
     }
-    workers = pool_instance or _pool(pool or settings.executor, settings.workers, settings.dask_scheduler)
+    workers = pool_instance or _pool(
+        pool or settings.executor, settings.workers, settings.dask_scheduler, idle=settings.worker_idle
+    )
     monitor = settings.monitor
     sensors: list[Sensor] = [
         ArtifactSensor(),
@@ -262,11 +264,11 @@ class PoolGauge:
         )
 
 
-def _pool(kind: str, workers: int, scheduler: str = "") -> WorkerPool:
+def _pool(kind: str, workers: int, scheduler: str = "", *, idle: bool = True) -> WorkerPool:
     if kind == "inline":
         return InlinePool()
     if kind == "process":
-        return ProcessPool(workers)
+        return ProcessPool(workers, idle=idle)
     if kind == "dask":
         from actuators.dask_pool import DaskPool  # Dask starts processes: only when configured
 

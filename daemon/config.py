@@ -240,6 +240,11 @@ class Settings(Strict):
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     # "process": an action's fit runs in worker processes, so a retrain never slows the API (the default).
     executor: Literal["inline", "threads", "process", "dask"] = "process"
+    worker_idle: bool = Field(
+        True,
+        description="process workers run under SCHED_IDLE (only on CPU nothing else wants); false: nice 10 only, "
+        "so retrains still progress on a host other work keeps busy",
+    )
     dask_scheduler: str = Field("", description="tcp://host:8786 of a Dask scheduler; empty starts a local cluster")
     policy: Policy = Policy()
     pipeline: PipelineSettings = PipelineSettings()

@@ -111,6 +111,17 @@ def test_compute_runs_in_another_process_at_a_lower_priority(tmp_path: Path) -> 
         pool.shutdown()
 
 
+def test_workers_keep_the_normal_policy_when_idle_is_off() -> None:
+    """worker_idle = false: workers are still reniced but stay under the normal policy, so a fit progresses on a
+    host whose CPUs other work keeps busy (SCHED_IDLE would leave it almost nothing)."""
+    pool = ProcessPool(1, idle=False)
+    try:
+        assert pool.compute(_niceness) >= max(NICE, _niceness())
+        assert pool.compute(_policy) == _policy()
+    finally:
+        pool.shutdown()
+
+
 def _wait_for(path: Path) -> int:
     deadline = time.monotonic() + 120  # a spawned worker imports the ML stack first: slow on a busy machine
     while not path.exists() or not path.read_text():
