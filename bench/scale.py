@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 from sqlalchemy import event, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -58,13 +59,14 @@ def rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"a": a, "b": b, "c": c, "y": (a + b > 0).astype(int)})
 
 
-def settings(state: Path, names: list[str], threads: int) -> Settings:
+def settings(state: Path, names: list[str], threads: int, processes: int = 0) -> Settings:
     return Settings(
         state_dir=state,
         n_estimators=20,
         max_depth=8,
         tick_seconds=60,
         tick_threads=threads,
+        tick_processes=processes,
         executor="inline",
         policy=Policy(min_retrain_rows=10_000_000),  # no retrains: they run in the worker pool, not in a tick
         monitor=Monitor(memory_percent=0, disk_percent=0, load_per_cpu=0, rss_mb=0),
@@ -72,9 +74,11 @@ def settings(state: Path, names: list[str], threads: int) -> Settings:
     )
 
 
-def wire(state: Path, names: list[str], threads: int, clock: ManualClock, store: Any = None) -> Heald:
+def wire(
+    state: Path, names: list[str], threads: int, clock: ManualClock, store: Any = None, processes: int = 0
+) -> Heald:
     heald = build(
-        settings(state, names, threads),
+        settings(state, names, threads, processes),
         clock=clock,
         pool="inline",
         store=store,
@@ -107,16 +111,25 @@ def feed(heald: Heald, names: list[str], rng: np.random.Generator, tag: str) -> 
         rows(ROWS, rng).to_csv(folder / f"{tag}.csv", index=False)
 
 
+def sensing_cpu(heald: Heald) -> float:
+    """CPU seconds the sensing processes have used so far (0 without them)."""
+    sensing = heald.loop.p.sensing
+    if sensing is None:
+        return 0.0
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in sensing.pids())
+
+
 def timed_tick(heald: Heald, clock: ManualClock) -> tuple[float, float]:
+    """The tick's wall time and CPU time: this process's (all threads) plus its sensing processes'."""
     clock.advance(TICK)
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, children = time.perf_counter(), time.process_time(), sensing_cpu(heald)
     report = heald.loop.tick()
     if report.failed:
         raise SystemExit(f"tick failed for {report.failed}")
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu + sensing_cpu(heald) - children
 
 
-def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
+def part_ticks(sizes: list[int], ticks: int, modes: set[str]) -> list[dict[str, Any]]:
     cores = len(os.sched_getaffinity(0))
     results = []
     for size in sizes:
@@ -126,21 +139,27 @@ def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
         base = wire(tmp / "state", names, 1, clock)
         onboard_all(base, names, clock)
         rng = np.random.default_rng(size)
-        looms = {1: base, cores: wire(tmp / "state", names, cores, clock, store=base.store)}
-        for heald in looms.values():  # warm-up: load every champion into the registry's cache
-            feed(heald, names, rng, f"warm{id(heald)}")
+        looms = {
+            ("threads", 1): base,
+            ("threads", cores): wire(tmp / "state", names, cores, clock, store=base.store),
+            ("processes", cores): wire(tmp / "state", names, 1, clock, store=base.store, processes=cores),
+        }
+        looms = {k: v for k, v in looms.items() if k[0] in modes}
+        for mode, heald in looms.items():  # warm-up: start the processes, load every champion into the caches
+            feed(heald, names, rng, f"warm-{mode[0]}{mode[1]}")
             timed_tick(heald, clock)
-        measured: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for i in range(ticks):  # alternate sequential and threaded ticks so load changes hit both alike
-            for threads, heald in looms.items():
-                feed(heald, names, rng, f"t{i}-{threads}")
-                measured[threads].append(timed_tick(heald, clock))
-        for threads, runs in measured.items():
+        measured: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
+        for i in range(ticks):  # alternate the modes' ticks so load changes hit all alike
+            for mode, heald in looms.items():
+                feed(heald, names, rng, f"t{i}-{mode[0]}{mode[1]}")
+                measured[mode].append(timed_tick(heald, clock))
+        for (kind, threads), runs in measured.items():
             wall = float(np.median([w for w, _ in runs]))
             cpu = float(np.median([c for _, c in runs]))
             results.append(
                 {
                     "models": size,
+                    "mode": kind,
                     "threads": threads,
                     "tick_wall_s": round(wall, 3),
                     "tick_cpu_s": round(cpu, 3),
@@ -150,6 +169,9 @@ def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
                 }
             )
             print(json.dumps(results[-1]), flush=True)
+        for heald in looms.values():
+            if heald.loop.p.sensing is not None:
+                heald.loop.p.sensing.close()
         base.store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return results
@@ -274,12 +296,13 @@ def main() -> None:
     parser.add_argument("--part", choices=["ticks", "store", "all"], default="all")
     parser.add_argument("--sizes", default="1,10,100,300")
     parser.add_argument("--ticks", type=int, default=2, help="measured ticks per size and mode")
+    parser.add_argument("--modes", default="threads,processes", help="threads (1 and one per core), processes")
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--store-models", type=int, default=3)
     args = parser.parse_args()
     print(json.dumps({"uptime": os.getloadavg(), "cores": len(os.sched_getaffinity(0))}), flush=True)
     if args.part in ("ticks", "all"):
-        part_ticks([int(s) for s in args.sizes.split(",")], args.ticks)
+        part_ticks([int(s) for s in args.sizes.split(",")], args.ticks, set(args.modes.split(",")))
     if args.part in ("store", "all"):
         part_store(args.days, args.store_models)
     print(json.dumps({"uptime": os.getloadavg()}), flush=True)

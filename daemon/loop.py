@@ -328,7 +328,12 @@ class Loop:
 
     def _context(self, model: ModelRecord, now: datetime, batches: list[LoadedBatch]) -> SenseContext:
         return SenseContext(
-            now=now, model=model, registry=self.p.registry, batches=batches, settings=self.p.sensor_settings
+            now=now,
+            model=model,
+            registry=self.p.registry,
+            batches=batches,
+            settings=self.p.sensor_settings,
+            profiles=getattr(self.p.intake, "profiles", None),  # intake's: one parse per champion for both
         )
 
     def _settle_model(
