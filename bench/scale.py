@@ -145,7 +145,7 @@ def part_ticks(sizes: list[int], ticks: int, modes: set[str]) -> list[dict[str, 
             ("threads", cores): wire(tmp / "state", names, cores, clock, store=base.store),
             ("processes", cores): wire(tmp / "state", names, 1, clock, store=base.store, processes=cores),
         }
-        looms = {k: v for k, v in looms.items() if k[0] in modes}
+        looms = {k: v for k, v in looms.items() if (k[0] if k != ("threads", 1) else "sequential") in modes}
         for mode, heald in looms.items():  # warm-up: start the processes, load every champion into the caches
             feed(heald, names, rng, f"warm-{mode[0]}{mode[1]}")
             timed_tick(heald, clock)
@@ -316,7 +316,11 @@ def main() -> None:
     parser.add_argument("--part", choices=["ticks", "store", "all"], default="all")
     parser.add_argument("--sizes", default="1,10,100,300")
     parser.add_argument("--ticks", type=int, default=2, help="measured ticks per size and mode")
-    parser.add_argument("--modes", default="threads,processes", help="threads (1 and one per core), processes")
+    parser.add_argument(
+        "--modes",
+        default="sequential,threads,processes",
+        help="sequential (one thread), threads (one per core), processes (tick_processes = cores)",
+    )
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--store-models", type=int, default=3)
     args = parser.parse_args()
