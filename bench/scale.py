@@ -2,14 +2,16 @@
 
 Part ``ticks``: 1, 10, 100 and 300 onboarded models, each with a fresh labelled batch every tick, ticked through
 the real loop (intake, every sensor, the analyzer with its anomaly watch, the planner) on SQLite. Each size runs
-side by side with models sensed one after the other (``tick_threads = 1``, the loop as it was) and on one thread
-per core (the default); reported: the tick's wall time and the process's CPU time (all threads), per model.
+side by side (``--modes``): models sensed one after the other (``tick_threads = 1``), on one thread per core (the
+default) and in one sensing process per core (``tick_processes``); reported: the tick's wall time and its CPU
+time (this process's threads plus its sensing processes), per model.
 
-Part ``store``: three models ticking every 60 s with a batch each, for two simulated months. Each simulated day's
-rows go in fast through the store's own insert paths (observations copied from a real tick's, one batch row per
-model and tick), then retention runs as the daemon does, once a day. At day 1, day 30 and day 60 the real loop
-ticks five times and every store query is timed; reported: rows per model (raw and hourly rollups), the
-database's bytes, and the slowest query of a tick (each statement's best of five, then the slowest statement).
+Part ``store``: models ticking every 60 s with a batch each, for two simulated months. Each simulated day's rows
+go in fast through the store's own insert paths (observations copied from a real tick's, one batch row per model
+and tick), then retention runs as the daemon does, once a day. At the first tick (day 0), after day 1, day 30
+and day 60 the real loop ticks five times and every SELECT it ran is timed again on its own, with the parameters
+of its last run, best of ``REPEATS`` runs; reported: rows per model (raw and hourly rollups), the database's
+bytes, every statement's time and the slowest.
 
     .venv/bin/python bench/scale.py                  # both parts
     .venv/bin/python bench/scale.py --part ticks --sizes 1,10,100,300
@@ -293,7 +295,7 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
     policy = heald.loop.p.retention
     assert policy is not None
     queries = QueryClock(heald)
-    results = [measure(heald, names, clock, queries, 1)]
+    results = [measure(heald, names, clock, queries, 0)]  # the first tick: tables almost empty
     print(json.dumps(results[-1]), flush=True)
     gc_seconds = []
     for day in range(1, days + 1):
@@ -303,7 +305,7 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
         began = time.perf_counter()
         collect_garbage(heald.store, policy, clock.now())  # the daemon's daily run
         gc_seconds.append(time.perf_counter() - began)
-        if day % 30 == 0 or day == days:
+        if day == 1 or day % 30 == 0 or day == days:  # day one: a full day of ticks, as every later day has
             results.append({**measure(heald, names, clock, queries, day), "gc_s": round(max(gc_seconds), 2)})
             print(json.dumps(results[-1]), flush=True)
     heald.close()
