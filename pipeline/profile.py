@@ -179,7 +179,7 @@ def _feature_profile(name: str, values: pd.Series[Any], sketch_size: int) -> Col
         if column_kind(values) == "datetime":
             return None
         return column_profile(name, values, sketch_size=sketch_size)
-    counts = values.value_counts(dropna=True, sort=False)
+    counts = raw_counts(values)
     if column_kind(pd.Series(counts.index, dtype=object)) == "datetime":
         return None
     return _categorical(name, values, _text_keyed(counts))
@@ -362,7 +362,30 @@ def category_counts(values: pd.Series[Any]) -> pd.Series[Any]:
     than ``astype(str)`` on every row; values that differ but read the same (``1`` and ``"1"`` in one column)
     are added together.
     """
-    return _text_keyed(values.value_counts(dropna=True, sort=False))
+    return _text_keyed(raw_counts(values))
+
+
+def text_counts(values: pd.Series[Any]) -> dict[str, int]:
+    """``category_counts`` as a plain dict in first-seen order: what a drift check reads, without building
+    and sorting a Series (which costs more than the counting on a small batch)."""
+    counts = raw_counts(values)
+    result: dict[str, int] = {}
+    for key, count in zip(counts.index, counts.to_numpy().tolist(), strict=True):
+        text = str(key)
+        result[text] = result.get(text, 0) + int(count)
+    return result
+
+
+def raw_counts(values: pd.Series[Any]) -> pd.Series[Any]:
+    """How often each distinct value occurs (missing left out), keyed by the value itself, in first-seen order.
+
+    ``factorize`` + ``bincount`` is what ``value_counts`` does inside, without the index building around it:
+    about half the time on a text column. A categorical column keeps its declared but unseen categories."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.value_counts(dropna=True, sort=False)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    return pd.Series(counts, index=uniques)
 
 
 def _text_keyed(counts: pd.Series[Any]) -> pd.Series[Any]:

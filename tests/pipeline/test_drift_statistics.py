@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.drift import NO_DRIFT, TOO_FEW, DriftSettings, compare, distances, holm, homogeneity, ks_pvalue
+from pipeline.drift import (
+    EXACT_N,
+    NO_DRIFT,
+    TOO_FEW,
+    DriftSettings,
+    compare,
+    distances,
+    holm,
+    homogeneity,
+    ks_pvalue,
+)
 from pipeline.profile import build_profile
 
 
@@ -29,6 +39,29 @@ def test_wasserstein_matches_scipy() -> None:
     a, b = np.sort(rng.exponential(size=700)), np.sort(rng.exponential(1.3, size=300))
     _, w = distances(a, b)
     assert w == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+
+
+@pytest.mark.parametrize("shape", ["continuous", "ties", "offset", "constant"])
+def test_distances_equal_scipys_on_samples_of_any_size_and_ties(shape: str) -> None:
+    """KS D and Wasserstein-1 from searchsorted and prefix sums equal ks_2samp's and wasserstein_distance's on
+    samples of every size relation, with ties inside and across the samples and far from zero, either way round."""
+    rng = np.random.default_rng(11)
+    for _ in range(150):
+        m, n = int(rng.integers(1, 200)), int(rng.integers(1, 2000))
+        if shape == "continuous":
+            a, b = rng.normal(size=m), rng.normal(rng.normal(), rng.uniform(0.5, 2), size=n)
+        elif shape == "ties":
+            a, b = rng.integers(0, 5, size=m).astype(float), rng.integers(0, 7, size=n).astype(float)
+        elif shape == "offset":
+            a, b = rng.exponential(size=m) * 1e6 + 1e9, rng.exponential(size=n) * 1e6 + 1e9
+        else:
+            a, b = np.full(m, 3.0), rng.integers(2, 5, size=n).astype(float)
+        a.sort()
+        b.sort()
+        d, w = distances(a, b)
+        assert d == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+        assert w == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9, abs=1e-12)
+        assert distances(b, a) == pytest.approx((d, w), rel=1e-9, abs=1e-12)
 
 
 def test_holm_rejects_step_down_and_at_least_what_bonferroni_rejects() -> None:
@@ -137,16 +170,29 @@ def test_a_million_rows_with_a_shift_below_the_floor_raise_no_drift() -> None:
 
 
 def test_ks_pvalue_is_scipys_wherever_a_verdict_could_turn_on_it() -> None:
-    """Where p could matter (above EXACT_P_ABOVE) it is scipy's kstwo.sf exactly; deeper in the tail the fast
-    approximation is used, and it never reports a p-value smaller than the exact one nor one above the cut."""
+    """Up to EXACT_N effective rows, where p could matter (above EXACT_P_ABOVE) it is scipy's kstwo.sf exactly;
+    deeper in the tail the fast approximation is used, and it never reports a p-value smaller than the exact one
+    nor one above the cut."""
     d = np.linspace(0.001, 0.6, 120)
-    for n in (50, 343, 8333, 500_000):
+    for n in (50, 343, 8333, EXACT_N):
         exact = np.array([stats.kstwo.sf(x, n) for x in d])
         got = ks_pvalue(d, np.full(d.size, 2 * n), np.full(d.size, 2 * n))
         precise = exact > 1e-9
         assert got[precise] == pytest.approx(exact[precise], rel=1e-12)
         assert np.all(got >= exact)
         assert np.all(got[~precise] < 1e-9)
+
+
+def test_ks_pvalue_above_exact_n_is_within_a_per_cent_where_a_threshold_lies() -> None:
+    """Above EXACT_N effective rows the corrected Kolmogorov limit stands in for scipy's O(n) exact tail: within
+    1 % of kstwo.sf for every p above 1e-4 (where Holm's thresholds lie) and within 4 % down to 1e-12."""
+    for n in (EXACT_N + 1, 50_000, 500_000):
+        p = np.logspace(-12, np.log10(0.99), 40)
+        d = np.array([stats.kstwo.isf(x, n) for x in p])
+        got = ks_pvalue(d, np.full(d.size, 2 * n), np.full(d.size, 2 * n))
+        relative = np.abs(got - p) / p
+        assert relative[p >= 1e-4].max() < 0.01
+        assert relative.max() < 0.04
 
 
 def test_a_text_column_is_profiled_from_one_count() -> None:
