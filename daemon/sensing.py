@@ -18,6 +18,9 @@ where the sensing ran.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +47,15 @@ def _start(settings: Settings) -> None:
 
     logs.configure(settings.log_level, console=False)
     _composed["heald"] = build(settings, pool="inline", holder="sensing")
+    threading.Thread(target=_orphaned, args=(os.getppid(),), name="heald-sensing-parent", daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    """End this sensing process once the daemon that started it is gone (killed with SIGKILL, say): an executor's
+    worker would otherwise wait for work forever, holding its store connection and models."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _sense(
