@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 from structlog.testing import capture_logs
 
 from daemon.sensing import shard
@@ -66,3 +70,48 @@ def test_a_killed_sensing_process_is_replaced_and_the_tick_completes(tmp_path: P
             assert len(heald.store.observations(name, metric="artifact_ok")) == 2
     finally:
         heald.close()
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from daemon.compose import build
+from daemon.config import ModelSettings
+from daemon.onboard import onboard
+from knowledge.clock import ManualClock
+from pipeline.train import TrainParams
+from tests.conftest import make_settings, table
+
+state = Path(sys.argv[1])
+entries = [ModelSettings(name="m", target="y", task="classification", min_accuracy=0.8)]
+heald = build(make_settings(state, models=entries, tick_processes=1), clock=ManualClock(), pool="inline")
+onboard(heald.store, heald.registry, name="m", frame=table(600), target="y", now=heald.clock.now(),
+        params=TrainParams(n_estimators=5, max_depth=4))
+heald.loop.tick()
+print("sensing:", *heald.loop.p.sensing.pids(), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sensing_process_ends_when_its_daemon_is_killed(tmp_path: Path) -> None:
+    """A daemon killed with SIGKILL cannot stop its sensing processes: each notices its parent is gone and ends,
+    instead of waiting for work forever with a store connection open."""
+    root = Path(__file__).resolve().parents[2]
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "state")], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert daemon.stdout is not None
+        line = next(line for line in daemon.stdout if line.startswith("sensing:"))  # log lines come first
+        pids = [int(p) for p in line.split()[1:]]
+        assert len(pids) == 1 and psutil.pid_exists(pids[0])
+    finally:
+        daemon.kill()
+        daemon.wait()
+        if daemon.stdout is not None:
+            daemon.stdout.close()
+    sensing = psutil.Process(pids[0])
+    deadline = time.monotonic() + 60  # it looks once a second; the bound only stops a broken test from hanging
+    while sensing.is_running() and sensing.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sensing.is_running() or sensing.status() == psutil.STATUS_ZOMBIE
