@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import ACTIVE_INCIDENT, SqlKnowledgeStore
-from knowledge.values import ActionKind, ActionState, SymptomKind
+from knowledge.values import ActionKind, ActionState, BatchStatus, SymptomKind
 from sensors.intake import IntakeHealth
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # _created series only add noise
@@ -38,7 +38,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 FINISHED = (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.ABORTED)
 SKIP_REASONS = ("failed", "overlap")
-BATCH_STATUSES = ("accepted", "quarantined")
+BATCH_STATUSES = (BatchStatus.ACCEPTED, BatchStatus.QUARANTINED)
 # A tick takes from milliseconds (nothing new) to minutes (a retrain inline): buckets span both.
 TICK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
@@ -84,10 +84,14 @@ class StoreCollector(Collector):
         family = CounterMetricFamily(
             "heald_batches", "Batches taken in, accepted or quarantined with a reason", labels=["model", "status"]
         )
-        counts = self.store.tally("batches", ("model", "status"))
+        counts: dict[tuple[str, BatchStatus], int] = {}
+        for (model, status), count in self.store.tally("batches", ("model", "status")).items():
+            # Tombstones of collected batches still count as what intake made of them: a counter never goes down.
+            key = (model, BatchStatus(status).received_as)
+            counts[key] = counts.get(key, 0) + count
         for model in models:
             for status in BATCH_STATUSES:
-                family.add_metric([model, status], counts.get((model, status), 0))
+                family.add_metric([model, status.value], counts.get((model, status), 0))
         return family
 
     def _models(self, models: list[str]) -> Iterator[Metric]:

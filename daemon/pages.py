@@ -200,8 +200,9 @@ def _model_body(heald: Heald, model: ModelRecord, *, links: bool) -> str:
     store = heald.store
     floor = threshold(heald, model)
     # Time and value only, newest HISTORY of each: no evidence is parsed and months of history cost the same.
-    readings = store.recent_series([model.name], PERFORMANCE, limit=HISTORY)[model.name]
-    estimates = store.recent_series([model.name], "accuracy_estimate", limit=HISTORY)[model.name]
+    # Past the raw window the chart goes on with retention's hourly means.
+    readings = store.recent_series([model.name], PERFORMANCE, limit=HISTORY, rollups=True)[model.name]
+    estimates = store.recent_series([model.name], "accuracy_estimate", limit=HISTORY, rollups=True)[model.name]
     series = {metric_name(model): [charts.Point(at=at, value=value) for at, value in readings]}
     if estimates:
         series["estimate (unlabelled)"] = [charts.Point(at=at, value=value) for at, value in estimates]

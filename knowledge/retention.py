@@ -7,7 +7,9 @@ and the daemon's leader once a day (fenced like every write that changes shared 
 - Observations stay raw for ``raw_days``; older ones are folded into one row per hour, model, source and
   metric (min, mean, max, count), which series readers join to the raw rows; rollups older than
   ``horizon_days`` are dropped.
-- Archived batches (file and row) older than ``batch_days`` are removed, except what may still be read:
+- Archived batch files older than ``batch_days`` are removed, except what may still be read (their rows
+  stay as small tombstones, ``BatchStatus.COLLECTED``, holding the claim and fingerprint, so the same file sent
+  again is still a duplicate and the batch counters never go down):
   the rows every kept version (champion, challenger, stable and not rolled back) learned from, the rows an
   artifact emergency would rebuild from (everything since the champion began serving, and at least the
   newest ``keep_labelled_rows`` labelled rows), the window of a retrain still planned or running, and each
@@ -16,8 +18,8 @@ and the daemon's leader once a day (fenced like every write that changes shared 
 - Incidents, symptoms, actions, decisions, versions, pipeline runs and served rows are never touched here
   (served rows waiting for late labels have their own bound, applied by the capture).
 
-Rows are deleted before their files, so a crash in between leaves an orphan file, never a row naming a file
-that is gone (a retrain reads the files its rows name).
+Rows become tombstones before their files go, so a crash in between leaves an orphan file, never an accepted
+row naming a file that is gone (a retrain reads the files its rows name).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from knowledge.errors import NotFoundError, StaleEpochError
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import JSON, ActionKind, ActionState, Alias, Batch, Version
+from knowledge.values import JSON, ActionKind, ActionState, Alias, Batch, BatchStatus, Version
 
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)  # "keep everything": no batch is older
 
@@ -42,8 +44,8 @@ class Removed(StrEnum):
     OBSERVATIONS = "observations"  # raw rows folded into hourly rollups
     ROLLUPS = "observation_rollups"  # hourly rollups past the horizon
     EXPIRED_OBSERVATIONS = "expired_observations"  # raw rows past the horizon (raw_days > horizon is refused)
-    BATCHES = "batches"  # archived batches (row and file)
-    QUARANTINED = "quarantined_batches"  # quarantined batches, only under a quarantine policy
+    BATCHES = "batches"  # archived batches: the file removed, the row kept as a tombstone
+    QUARANTINED = "quarantined_batches"  # quarantined batches (likewise), only under a quarantine policy
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +106,7 @@ def collect_garbage(
             expired = _expired_batches(store, policy, model, now)
             doomed = expired[Removed.BATCHES] + expired[Removed.QUARANTINED]
             if doomed and not dry_run:
-                store.delete_batches([b.id for b in doomed], epoch=epoch)
+                store.collect_batches(doomed, at=now, epoch=epoch)
         except StaleEpochError:
             raise  # another daemon leads now: it collects, this one stops
         except Exception as exc:  # isolation: one model's damaged rows never stop the collection for the others
@@ -128,10 +130,10 @@ def _expired_batches(
     expired: dict[Removed, list[Batch]] = {Removed.BATCHES: [], Removed.QUARANTINED: []}
     if policy.batch_days > 0:
         until = min(now - timedelta(days=policy.batch_days), keep_from(store, policy, model))
-        expired[Removed.BATCHES] = store.batches_before(model, before=until, status="accepted")
+        expired[Removed.BATCHES] = store.batches_before(model, before=until, status=BatchStatus.ACCEPTED)
     if policy.quarantine_days > 0:
         until = now - timedelta(days=policy.quarantine_days)
-        expired[Removed.QUARANTINED] = store.batches_before(model, before=until, status="quarantined")
+        expired[Removed.QUARANTINED] = store.batches_before(model, before=until, status=BatchStatus.QUARANTINED)
     return expired
 
 

@@ -103,6 +103,31 @@ class ActionOutcome(StrEnum):
     NOT_VERIFIED = "not_verified"
 
 
+class BatchStatus(StrEnum):
+    """Where a received batch ended. Retention removes old files but keeps their rows as tombstones (with the
+    claim and fingerprint), so a file sent again long after is still known for a duplicate and the batch
+    counters never go down."""
+
+    ACCEPTED = "accepted"
+    QUARANTINED = "quarantined"
+    COLLECTED = "collected"  # was accepted; retention removed its file
+    COLLECTED_QUARANTINED = "quarantine_gone"  # was quarantined; removed under a quarantine policy
+
+    @property
+    def received_as(self) -> BatchStatus:
+        """What intake made of the batch, whatever retention did since."""
+        return {
+            BatchStatus.COLLECTED: BatchStatus.ACCEPTED,
+            BatchStatus.COLLECTED_QUARANTINED: BatchStatus.QUARANTINED,
+        }.get(self, self)
+
+    @property
+    def collected(self) -> BatchStatus:
+        """The tombstone status of a batch of this status once retention removes its file."""
+        quarantined = self.received_as is BatchStatus.QUARANTINED
+        return BatchStatus.COLLECTED_QUARANTINED if quarantined else BatchStatus.COLLECTED
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRecord:
     """A model under management: its task, target and the settings it was created with."""

@@ -36,6 +36,7 @@ from knowledge.values import (
     Alias,
     AliasMove,
     Batch,
+    BatchStatus,
     ColumnMapping,
     Decision,
     Incident,
@@ -389,12 +390,14 @@ class SqlKnowledgeStore:
         return {(ob.model, ob.metric): ob for ob in found}
 
     def recent_series(
-        self, models: Sequence[str], metric: str, *, limit: int
+        self, models: Sequence[str], metric: str, *, limit: int, rollups: bool = False
     ) -> dict[str, list[tuple[datetime, float]]]:
         """The newest ``limit`` (time, value) readings of ``metric`` for each model, oldest first; [] for none.
 
         Bounded for any length of history: one statement of per-model ``ORDER BY at DESC LIMIT n`` seeks down
-        the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence."""
+        the (model, metric, at) index, glued with UNION ALL, reading two columns and no evidence. With
+        ``rollups``, a series shorter than ``limit`` goes on into the past with the hourly means retention left
+        (as ``observations(..., rollups=True)``), so a chart of a slow-ticking model reaches past the raw window."""
         series: dict[str, list[tuple[datetime, float]]] = {m: [] for m in models}
         names = list(dict.fromkeys(models))
         with self.engine.connect() as c:
@@ -406,6 +409,12 @@ class SqlKnowledgeStore:
                 # Oldest first, ties by id, as observations() orders them; SQL keeps no order across UNION ALL.
                 for row in sorted(rows, key=lambda r: (r[1], r[3])):
                     series[row[0]].append((row[1], float(row[2])))
+        if rollups:
+            for name in names:
+                found = series[name]
+                if len(found) < limit:
+                    older = self._rollups(name, metric, None, found[0][0] if found else None, limit - len(found))
+                    series[name] = [(o.at, o.value) for o in older] + found
         return series
 
     def add_symptom(self, symptom: Symptom, incident_id: int | None) -> None:
@@ -734,15 +743,26 @@ class SqlKnowledgeStore:
             rows = c.execute(q.order_by(b.c.received_at, b.c.id).limit(limit)).all()
         return [_from_row(Batch, r) for r in rows]
 
-    def delete_batches(self, ids: Sequence[int], *, epoch: int | None = None) -> int:
-        """Forget batch rows (retention removes their files after this commits, so no row names a missing file)."""
-        deleted = 0
+    def collect_batches(self, batches: Sequence[Batch], *, at: datetime, epoch: int | None = None) -> int:
+        """Mark batch rows whose files retention is about to remove as tombstones (``BatchStatus.collected``).
+
+        Committed before the files go, so no accepted row ever names a missing file; the row keeps its claim and
+        fingerprint, so the same file sent again is still quarantined as a duplicate, not taken in twice."""
+        changed = 0
+        reason = f"file removed by retention at {at.isoformat()}"
         with self.engine.begin() as c:
-            for start in range(0, len(ids), IN_CHUNK):
-                chunk = list(ids[start : start + IN_CHUNK])
-                deleted += int(c.execute(t.batches.delete().where(t.batches.c.id.in_(chunk))).rowcount or 0)
-            _fence(c, epoch, f"delete {len(ids)} expired batch rows")
-        return deleted
+            for status in {BatchStatus(b.status) for b in batches}:
+                ids = [b.id for b in batches if b.status == status]
+                for start in range(0, len(ids), IN_CHUNK):
+                    chunk = ids[start : start + IN_CHUNK]
+                    q = (
+                        update(t.batches)
+                        .where(t.batches.c.id.in_(chunk), t.batches.c.status == status.value)
+                        .values(status=status.collected.value, reason=reason)
+                    )
+                    changed += int(c.execute(q).rowcount or 0)
+            _fence(c, epoch, f"collect {len(batches)} expired batch rows")
+        return changed
 
     # -- source state: the watermark of each pulled stream, advanced with the batch that records it ---------
 

@@ -59,7 +59,8 @@ def test_incidents_actions_and_batches_have_zero_series(watched: Heald, champion
 
 
 def test_counts_follow_the_knowledge_store(watched: Heald, champion: Version) -> None:
-    """An escalated incident, a failed retrain and a quarantined batch each show up in their own series."""
+    """An escalated incident, a failed retrain and a quarantined batch each show up in their own series; batch
+    counters keep counting batches whose files retention removed."""
     store, now = watched.store, watched.clock.now()
     symptom = Symptom(at=now, model=MODEL, kind=SymptomKind.DATA_DRIFT, severity=Severity.WARNING, score=1, summary="x")
     incident = store.open_incident(symptom)
@@ -82,6 +83,12 @@ def test_counts_follow_the_knowledge_store(watched: Heald, champion: Version) ->
     assert sample(text, "heald_incidents_open", model=MODEL, kind="data_drift", status="escalated") == 1
     assert sample(text, "heald_incidents_open", model=MODEL, kind="data_drift", status="open") == 0
     assert sample(text, "heald_actions_total", kind="retrain", result="failed") == 1
+    assert sample(text, "heald_batches_total", model=MODEL, status="accepted") == 2
+    assert sample(text, "heald_batches_total", model=MODEL, status="quarantined") == 1
+    # Retention turning old batches into tombstones must not make a counter go down.
+    store.collect_batches(store.batches(MODEL, status=None), at=now)
+    assert {b.status for b in store.batches(MODEL, status=None)} == {"collected", "quarantine_gone"}
+    text = Metrics(watched.store, watched.registry).render().decode()
     assert sample(text, "heald_batches_total", model=MODEL, status="accepted") == 2
     assert sample(text, "heald_batches_total", model=MODEL, status="quarantined") == 1
 

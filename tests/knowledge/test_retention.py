@@ -10,8 +10,9 @@ import pytest
 
 from knowledge.errors import StaleEpochError
 from knowledge.retention import Removed, RetentionPolicy, collect_garbage, keep_from
+from knowledge.sql import schema as t
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import ActionKind, ActionState, Alias, ModelRecord, Observation, Task, Version
+from knowledge.values import ActionKind, ActionState, Alias, BatchStatus, ModelRecord, Observation, Task, Version
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 POLICY = RetentionPolicy(raw_days=7, horizon_days=30, batch_days=10, keep_labelled_rows=100)
@@ -90,6 +91,27 @@ def test_series_readers_cross_the_raw_boundary_and_decisions_do_not(store: SqlKn
     assert store.observations("m", metric="drift_share", since=since, rollups=True)[0].at == since
 
 
+def test_the_model_pages_series_reaches_past_the_raw_window(store: SqlKnowledgeStore) -> None:
+    """recent_series with rollups (what the model page draws) is the same (time, value) series as
+    observations(..., rollups=True): hourly means before the raw window, raw readings after, none twice."""
+    add_model(store)
+    observe(store, days=9, every=timedelta(minutes=30))
+    collect_garbage(store, POLICY, T0 + timedelta(days=9))
+    for limit in (100, 1000, 10_000):
+        drawn = store.recent_series(["m"], "performance", limit=limit, rollups=True)["m"]
+        expected = store.observations("m", metric="performance", limit=limit, rollups=True)
+        assert drawn == [(o.at, o.value) for o in expected]
+    whole = store.recent_series(["m"], "performance", limit=10_000, rollups=True)["m"]
+    assert whole[0][0] == T0 and len(whole) == 2 * 24 + 7 * 24 * 2
+    assert len(store.recent_series(["m"], "performance", limit=10_000)["m"]) == 7 * 24 * 2
+
+
+def test_every_batch_status_fits_its_column() -> None:
+    """A status longer than the batches.status column would fail on PostgreSQL only (SQLite does not check)."""
+    length = t.batches.c.status.type.length
+    assert length is not None and all(len(status.value) <= length for status in BatchStatus)
+
+
 def test_history_past_the_horizon_is_dropped(store: SqlKnowledgeStore) -> None:
     """Rollups older than horizon_days go; two runs in a row remove nothing more the second time."""
     add_model(store)
@@ -119,6 +141,11 @@ def test_a_dry_run_counts_what_would_go_and_changes_nothing(store: SqlKnowledgeS
     assert (dry.rows, dry.files, dry.bytes) == (real.rows, real.files, real.bytes)
     assert (real.rows[Removed.BATCHES], real.files, real.bytes) == (1, 1, size)
     assert real.rows[Removed.OBSERVATIONS] == 2 * 9 * 24 and not old.exists()
+    # The collected batch's row stays as a tombstone with its claim: no reader takes it for an archived batch.
+    [tombstone] = store.batches("m", status=BatchStatus.COLLECTED)
+    assert tombstone.path == str(old) and store.find_batch("m", f"c/{old.name}") == tombstone
+    assert str(old) not in {b.path for b in store.batches("m")}
+    assert collect_garbage(store, POLICY, now).rows[Removed.BATCHES] == 0
 
 
 def test_batches_a_kept_version_learned_from_are_kept(store: SqlKnowledgeStore, tmp_path: Path) -> None:

@@ -98,6 +98,24 @@ def test_the_same_file_sent_again_is_quarantined_as_a_duplicate(
     assert f"received before (batch {first.id})" in second.reason and Path(second.path).is_file()
 
 
+def test_a_file_sent_again_after_retention_removed_its_archive_is_still_a_duplicate(
+    watched: Heald, champion: Version, rng: np.random.Generator
+) -> None:
+    """Retention removes an old batch's file but keeps its row as a tombstone with the claim: the same file sent
+    again months later is quarantined as a duplicate of it, and its rows are not taken in a second time."""
+    frame = shop_rows(150, rng)
+    drop(watched, "old.csv", frame)
+    collect(watched)
+    [first] = watched.store.batches(MODEL)
+    watched.store.collect_batches([first], at=NOW)
+    Path(first.path).unlink()
+    drop(watched, "old.csv", frame)
+    intake = collect(watched)
+    assert intake.batches == [] and watched.store.batches(MODEL) == []
+    [second] = watched.store.batches(MODEL, status="quarantined")
+    assert f"received before (batch {first.id})" in second.reason
+
+
 def test_a_symlink_is_quarantined_without_being_followed(
     watched: Heald, champion: Version, rng: np.random.Generator, tmp_path: Path
 ) -> None:
