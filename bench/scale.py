@@ -2,14 +2,16 @@
 
 Part ``ticks``: 1, 10, 100 and 300 onboarded models, each with a fresh labelled batch every tick, ticked through
 the real loop (intake, every sensor, the analyzer with its anomaly watch, the planner) on SQLite. Each size runs
-side by side with models sensed one after the other (``tick_threads = 1``, the loop as it was) and on one thread
-per core (the default); reported: the tick's wall time and the process's CPU time (all threads), per model.
+side by side (``--modes``): models sensed one after the other (``tick_threads = 1``), on one thread per core (the
+default) and in one sensing process per core (``tick_processes``); reported: the tick's wall time and its CPU
+time (this process's threads plus its sensing processes), per model.
 
-Part ``store``: three models ticking every 60 s with a batch each, for two simulated months. Each simulated day's
-rows go in fast through the store's own insert paths (observations copied from a real tick's, one batch row per
-model and tick), then retention runs as the daemon does, once a day. At day 1, day 30 and day 60 the real loop
-ticks five times and every store query is timed; reported: rows per model (raw and hourly rollups), the
-database's bytes, and the slowest query of a tick (each statement's best of five, then the slowest statement).
+Part ``store``: models ticking every 60 s with a batch each, for two simulated months. Each simulated day's rows
+go in fast through the store's own insert paths (observations copied from a real tick's, one batch row per model
+and tick), then retention runs as the daemon does, once a day. At the first tick (day 0), after day 1, day 30
+and day 60 the real loop ticks five times and every SELECT it ran is timed again on its own, with the parameters
+of its last run, best of ``REPEATS`` runs; reported: rows per model (raw and hourly rollups), the database's
+bytes, every statement's time and the slowest.
 
     .venv/bin/python bench/scale.py                  # both parts
     .venv/bin/python bench/scale.py --part ticks --sizes 1,10,100,300
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 from sqlalchemy import event, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -50,6 +53,7 @@ from sensors.host import FixedHostGauge
 CALM = {"cpu_percent": 5.0, "memory_percent": 30.0, "disk_percent": 30.0, "load_per_cpu": 0.1, "rss_mb": 200.0}
 TICK = timedelta(seconds=60)
 ROWS = 200  # rows in each model's batch per tick
+REPEATS = 200  # runs of each store statement when timing it on its own (best of)
 
 
 def rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -58,13 +62,14 @@ def rows(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"a": a, "b": b, "c": c, "y": (a + b > 0).astype(int)})
 
 
-def settings(state: Path, names: list[str], threads: int) -> Settings:
+def settings(state: Path, names: list[str], threads: int, processes: int = 0) -> Settings:
     return Settings(
         state_dir=state,
         n_estimators=20,
         max_depth=8,
         tick_seconds=60,
         tick_threads=threads,
+        tick_processes=processes,
         executor="inline",
         policy=Policy(min_retrain_rows=10_000_000),  # no retrains: they run in the worker pool, not in a tick
         monitor=Monitor(memory_percent=0, disk_percent=0, load_per_cpu=0, rss_mb=0),
@@ -72,9 +77,11 @@ def settings(state: Path, names: list[str], threads: int) -> Settings:
     )
 
 
-def wire(state: Path, names: list[str], threads: int, clock: ManualClock, store: Any = None) -> Heald:
+def wire(
+    state: Path, names: list[str], threads: int, clock: ManualClock, store: Any = None, processes: int = 0
+) -> Heald:
     heald = build(
-        settings(state, names, threads),
+        settings(state, names, threads, processes),
         clock=clock,
         pool="inline",
         store=store,
@@ -107,16 +114,25 @@ def feed(heald: Heald, names: list[str], rng: np.random.Generator, tag: str) -> 
         rows(ROWS, rng).to_csv(folder / f"{tag}.csv", index=False)
 
 
+def sensing_cpu(heald: Heald) -> float:
+    """CPU seconds the sensing processes have used so far (0 without them)."""
+    sensing = heald.loop.p.sensing
+    if sensing is None:
+        return 0.0
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in sensing.pids())
+
+
 def timed_tick(heald: Heald, clock: ManualClock) -> tuple[float, float]:
+    """The tick's wall time and CPU time: this process's (all threads) plus its sensing processes'."""
     clock.advance(TICK)
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu, children = time.perf_counter(), time.process_time(), sensing_cpu(heald)
     report = heald.loop.tick()
     if report.failed:
         raise SystemExit(f"tick failed for {report.failed}")
-    return time.perf_counter() - wall, time.process_time() - cpu
+    return time.perf_counter() - wall, time.process_time() - cpu + sensing_cpu(heald) - children
 
 
-def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
+def part_ticks(sizes: list[int], ticks: int, modes: set[str]) -> list[dict[str, Any]]:
     cores = len(os.sched_getaffinity(0))
     results = []
     for size in sizes:
@@ -126,21 +142,27 @@ def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
         base = wire(tmp / "state", names, 1, clock)
         onboard_all(base, names, clock)
         rng = np.random.default_rng(size)
-        looms = {1: base, cores: wire(tmp / "state", names, cores, clock, store=base.store)}
-        for heald in looms.values():  # warm-up: load every champion into the registry's cache
-            feed(heald, names, rng, f"warm{id(heald)}")
+        looms = {
+            ("threads", 1): base,
+            ("threads", cores): wire(tmp / "state", names, cores, clock, store=base.store),
+            ("processes", cores): wire(tmp / "state", names, 1, clock, store=base.store, processes=cores),
+        }
+        looms = {k: v for k, v in looms.items() if (k[0] if k != ("threads", 1) else "sequential") in modes}
+        for mode, heald in looms.items():  # warm-up: start the processes, load every champion into the caches
+            feed(heald, names, rng, f"warm-{mode[0]}{mode[1]}")
             timed_tick(heald, clock)
-        measured: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for i in range(ticks):  # alternate sequential and threaded ticks so load changes hit both alike
-            for threads, heald in looms.items():
-                feed(heald, names, rng, f"t{i}-{threads}")
-                measured[threads].append(timed_tick(heald, clock))
-        for threads, runs in measured.items():
+        measured: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
+        for i in range(ticks):  # alternate the modes' ticks so load changes hit all alike
+            for mode, heald in looms.items():
+                feed(heald, names, rng, f"t{i}-{mode[0]}{mode[1]}")
+                measured[mode].append(timed_tick(heald, clock))
+        for (kind, threads), runs in measured.items():
             wall = float(np.median([w for w, _ in runs]))
             cpu = float(np.median([c for _, c in runs]))
             results.append(
                 {
                     "models": size,
+                    "mode": kind,
                     "threads": threads,
                     "tick_wall_s": round(wall, 3),
                     "tick_cpu_s": round(cpu, 3),
@@ -150,27 +172,43 @@ def part_ticks(sizes: list[int], ticks: int) -> list[dict[str, Any]]:
                 }
             )
             print(json.dumps(results[-1]), flush=True)
+        for heald in looms.values():
+            if heald.loop.p.sensing is not None:
+                heald.loop.p.sensing.close()
         base.store.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
 class QueryClock:
-    """Times every statement the store runs while ``on``: per statement text, every duration."""
+    """Records every SELECT the store runs while ``on`` (its text and the parameters of its last run), to time
+    each statement again on its own afterwards (``replay``): sub-millisecond statements timed once inside a tick
+    measure the machine's load as much as the query."""
 
     def __init__(self, heald: Heald) -> None:
         self.on = False
-        self.times: dict[str, list[float]] = defaultdict(list)
-        engine = heald.store.engine
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        self.seen: dict[str, Any] = {}
+        self.engine = heald.store.engine
+        event.listen(self.engine, "after_cursor_execute", self._after)
 
-    def _before(self, conn: Any, _c: Any, _s: str, _p: Any, _ctx: Any, _many: bool) -> None:
-        conn.info["bench_started"] = time.perf_counter()
-
-    def _after(self, conn: Any, _c: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+    def _after(self, _conn: Any, _c: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
         if self.on and statement.lstrip().upper().startswith("SELECT"):
-            self.times[statement].append(time.perf_counter() - conn.info["bench_started"])
+            self.seen[statement] = parameters
+
+    def replay(self, repeats: int) -> dict[str, float]:
+        """Each statement's best time of ``repeats`` runs (rows fetched), in seconds."""
+        best: dict[str, float] = {}
+        with self.engine.connect() as c:
+            cursor = c.connection.dbapi_connection
+            assert cursor is not None
+            for statement, parameters in self.seen.items():
+                times = []
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    cursor.execute(statement, parameters).fetchall()
+                    times.append(time.perf_counter() - started)
+                best[statement] = min(times)
+        return best
 
 
 def template(heald: Heald, name: str, at: datetime) -> list[Observation]:
@@ -207,18 +245,16 @@ def fill_day(heald: Heald, names: list[str], shapes: dict[str, list[Observation]
 
 def measure(heald: Heald, names: list[str], clock: ManualClock, queries: QueryClock, day: int) -> dict[str, Any]:
     rng = np.random.default_rng(day)
-    queries.times.clear()
+    queries.seen.clear()
     queries.on = True
     walls = []
     for i in range(5):
         feed(heald, names, rng, f"d{day}-{i}")
         walls.append(timed_tick(heald, clock)[0])
     queries.on = False
-    best = {s: min(t) for s, t in queries.times.items()}
+    best = queries.replay(REPEATS)
     slowest = max(best, key=best.__getitem__)
-    if os.environ.get("BENCH_DEBUG"):
-        for s in sorted(best, key=best.__getitem__)[-3:]:
-            print(round(best[s] * 1000, 3), " ".join(s.split()), file=sys.stderr)
+    statements = {" ".join(s.split()): round(1000 * t, 4) for s, t in sorted(best.items(), key=lambda x: -x[1])}
     database = Path(str(heald.store.engine.url.database))
     size = sum(p.stat().st_size for p in database.parent.glob(database.name + "*"))
     history = heald.store.history_size(names[0])
@@ -231,11 +267,19 @@ def measure(heald: Heald, names: list[str], clock: ManualClock, queries: QueryCl
         "observation_rows_model": history["observations"] + history["observation_rollups"],
         "batch_rows_model": len(batches),
         "db_mb": round(size / 1e6, 1),
-        "slowest_query_ms": round(1000 * best[slowest], 3),
-        "slowest_query": " ".join(slowest.split())[:90],
-        "tick_store_ms": round(1000 * sum(best.values()), 2),
+        "slowest_query_ms": round(1000 * best[slowest], 4),
+        "slowest_query": _short(slowest),
+        "slowest_parameters": repr(queries.seen[slowest]),
+        "tick_store_ms": round(1000 * sum(best.values()), 3),
+        "statements_ms": statements,
         "tick_wall_s": round(float(np.median(walls)), 3),
     }
+
+
+def _short(statement: str) -> str:
+    """A statement's table and filter, enough to tell the statements of a tick apart in the results."""
+    words = " ".join(statement.split())
+    return words[words.upper().find(" FROM ") + 1 :][:110]
 
 
 def part_store(days: int, models: int) -> list[dict[str, Any]]:
@@ -251,7 +295,7 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
     policy = heald.loop.p.retention
     assert policy is not None
     queries = QueryClock(heald)
-    results = [measure(heald, names, clock, queries, 1)]
+    results = [measure(heald, names, clock, queries, 0)]  # the first tick: tables almost empty
     print(json.dumps(results[-1]), flush=True)
     gc_seconds = []
     for day in range(1, days + 1):
@@ -261,7 +305,7 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
         began = time.perf_counter()
         collect_garbage(heald.store, policy, clock.now())  # the daemon's daily run
         gc_seconds.append(time.perf_counter() - began)
-        if day % 30 == 0 or day == days:
+        if day == 1 or day % 30 == 0 or day == days:  # day one: a full day of ticks, as every later day has
             results.append({**measure(heald, names, clock, queries, day), "gc_s": round(max(gc_seconds), 2)})
             print(json.dumps(results[-1]), flush=True)
     heald.close()
@@ -274,12 +318,17 @@ def main() -> None:
     parser.add_argument("--part", choices=["ticks", "store", "all"], default="all")
     parser.add_argument("--sizes", default="1,10,100,300")
     parser.add_argument("--ticks", type=int, default=2, help="measured ticks per size and mode")
+    parser.add_argument(
+        "--modes",
+        default="sequential,threads,processes",
+        help="sequential (one thread), threads (one per core), processes (tick_processes = cores)",
+    )
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--store-models", type=int, default=3)
     args = parser.parse_args()
     print(json.dumps({"uptime": os.getloadavg(), "cores": len(os.sched_getaffinity(0))}), flush=True)
     if args.part in ("ticks", "all"):
-        part_ticks([int(s) for s in args.sizes.split(",")], args.ticks)
+        part_ticks([int(s) for s in args.sizes.split(",")], args.ticks, set(args.modes.split(",")))
     if args.part in ("store", "all"):
         part_store(args.days, args.store_models)
     print(json.dumps({"uptime": os.getloadavg()}), flush=True)

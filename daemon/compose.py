@@ -28,6 +28,7 @@ from daemon.incidents import IncidentTracker
 from daemon.leader import Leadership, default_holder, lease_ttl
 from daemon.loop import Loop, LoopParts
 from daemon.planner import Planner, PlannerSettings
+from daemon.sensing import ProcessSensing
 from daemon.sources import pullings
 from knowledge.artifacts import ArtifactStore
 from knowledge.clock import Clock, SystemClock
@@ -61,6 +62,8 @@ class Heald:
 
     def close(self) -> None:
         self.loop.p.pool.shutdown(wait=True)
+        if self.loop.p.sensing is not None:
+            self.loop.p.sensing.close()
         if self.loop.p.sources is not None:
             self.loop.p.sources.close()
         self.store.close()
@@ -226,6 +229,7 @@ def build(
         stable_after=policy.stable_after,
         lease=Leadership(store, clock, holder=holder or default_holder(), ttl_seconds=lease_ttl(settings.tick_seconds)),
         concurrency=settings.tick_threads or len(os.sched_getaffinity(0)),
+        sensing=ProcessSensing(settings, settings.tick_processes) if settings.tick_processes else None,
         retention=retention_policy(settings),
         gc_every=timedelta(hours=settings.retention.gc_every_hours) if settings.retention.gc_every_hours else None,
     )

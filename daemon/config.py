@@ -236,6 +236,9 @@ class Settings(Strict):
     drift_min_rows: int = Field(100, ge=5, description="rows below which no drift verdict is given")
     tick_seconds: float = Field(60, gt=0)
     tick_threads: int = Field(0, ge=0, le=256, description="models sensed and analyzed at once; 0: one per core")
+    tick_processes: int = Field(
+        0, ge=0, le=64, description="processes that sense and analyze models (past the GIL); 0: threads in heald's own"
+    )
     workers: int = Field(1, ge=1, le=256, description="workers that run actions at start")
     max_workers: int = Field(4, ge=1, le=256, description="the most the scale action may grow the pool to")
     # "process": an action's fit runs in worker processes, so a retrain never slows the API (the default).

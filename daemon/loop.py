@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from actuators.base import ActContext, ActSettings, Actuator
 from actuators.pool import Finished, WorkerPool
@@ -57,9 +58,12 @@ from knowledge.values import (
     Observation,
     Task,
 )
-from sensors.base import SenseContext, Sensor, SensorSettings
-from sensors.intake import LandingIntake
-from sensors.sources.puller import SourcePuller
+from sensors.base import LoadedBatch, SenseContext, Sensor, SensorSettings
+from sensors.intake import IntakeEvent, LandingIntake
+from sensors.sources.puller import Pulled, SourcePuller
+
+if TYPE_CHECKING:
+    from daemon.sensing import ProcessSensing
 
 log = get("heald.loop")
 
@@ -100,6 +104,8 @@ class LoopParts:
     # lease (a single embedded daemon, the tests) the loop always acts, unfenced.
     lease: Callable[[], int | None] | None = None
     concurrency: int = 1  # threads that sense and analyze models at once (1: one after the other)
+    # Sensing processes (``tick_processes``): when set, each model's Monitor and Analyze phase runs in one of them.
+    sensing: ProcessSensing | None = None
     retention: RetentionPolicy | None = None  # None: the loop never collects garbage (``healctl gc`` still can)
     gc_every: timedelta | None = None
     # Pulls pages of the models' sql and http sources into the landing folder before the intake looks at it.
@@ -113,6 +119,9 @@ class Sensed:
     observations: int
     batches: int
     verdicts: Verdicts
+    events: list[IntakeEvent] = field(default_factory=list)  # intake's and the puller's, logged by the loop
+    blocked: str | None = None  # intake's health for this model after the pass (see ``IntakeHealth``)
+    skipped: int = 0
 
 
 class Loop:
@@ -151,7 +160,10 @@ class Loop:
         return report
 
     def _sense_all(self, models: list[ModelRecord], now: datetime, acting: bool) -> list[Sensed | Exception]:
-        """Every model's Monitor and Analyze phase, on up to ``concurrency`` threads; a failure is returned."""
+        """Every model's Monitor and Analyze phase, on up to ``concurrency`` threads or in the sensing processes;
+        a failure is returned."""
+        if self.p.sensing is not None and models:
+            return self._sense_in_processes(models, now, acting)
 
         def one(model: ModelRecord) -> Sensed | Exception:
             try:
@@ -164,6 +176,54 @@ class Loop:
             return [one(m) for m in models]
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="heald-tick") as workers:
             return list(workers.map(one, models))
+
+    def _sense_in_processes(self, models: list[ModelRecord], now: datetime, acting: bool) -> list[Sensed | Exception]:
+        """Pull and read this process's own sensors here, sense the rest in the sensing processes, then log
+        their events and take their intake health, in model order."""
+        assert self.p.sensing is not None
+        relayed: list[dict[int, list[Observation]]] = []
+        before: list[list[Observation]] = []
+        failed: dict[int, Exception] = {}
+        for i, model in enumerate(models):
+            try:
+                pulled = self._pull(model, now, acting)
+                before.append(pulled.observations if pulled is not None else [])
+                ctx = self._context(model, now, [])
+                relayed.append(
+                    {
+                        k: self._sense(sensor, ctx)
+                        for k, sensor in enumerate(self.p.sensors)
+                        if getattr(sensor, "reads_own_process", False)
+                    }
+                )
+            except Exception as exc:
+                failed[i] = exc
+                before.append([])
+                relayed.append({})
+        keep = [i for i in range(len(models)) if i not in failed]
+        sensed = self.p.sensing.sense(
+            [models[i] for i in keep], now, [relayed[i] for i in keep], [before[i] for i in keep]
+        )
+        done = dict(zip(keep, sensed, strict=True))
+        results: list[Sensed | Exception] = []
+        for i, model in enumerate(models):
+            result = failed[i] if i in failed else done[i]
+            if not isinstance(result, Exception):
+                self._took(model, result)
+            results.append(result)
+        return results
+
+    def _took(self, model: ModelRecord, sensed: Sensed) -> None:
+        """Log what a sensing process's intake reported and keep its health for the status line and metrics."""
+        for event in sensed.events:
+            getattr(log, event.level.value)(event.name, **event.fields)
+        health = self.p.intake.health
+        if sensed.blocked is None:
+            health.blocked.pop(model.name, None)
+        else:
+            health.blocked[model.name] = sensed.blocked
+        if sensed.skipped:
+            health.skipped[model.name] = sensed.skipped
 
     # -- retention ----------------------------------------------------------------------------------
 
@@ -226,22 +286,55 @@ class Loop:
             log.exception("tick_failure_unrecorded", model=model.name)
 
     def _sense_model(self, model: ModelRecord, now: datetime, acting: bool) -> Sensed:
-        """Monitor and Analyze for one model: its source pulled, intake, every sensor, the readings stored, the
-        analyzer's verdicts."""
-        # Only the daemon that acts pulls: two daemons sharing a store must not both move a source's watermark.
-        pulled = self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None and acting else None
-        intake = self.p.intake.collect(model, self.p.store, now)
-        for event in [*(pulled.events if pulled is not None else []), *intake.events]:
+        """Monitor and Analyze for one model in this process: its source pulled, then ``sense_model``."""
+        pulled = self._pull(model, now, acting)
+        sensed = self.sense_model(model, now, before=pulled.observations if pulled is not None else [])
+        for event in [*(pulled.events if pulled is not None else []), *sensed.events]:
             getattr(log, event.level.value)(event.name, **event.fields)
-        ctx = SenseContext(
-            now=now, model=model, registry=self.p.registry, batches=intake.batches, settings=self.p.sensor_settings
-        )
-        observations = [*(pulled.observations if pulled is not None else []), *intake.observations]
-        for sensor in self.p.sensors:
-            observations += self._sense(sensor, ctx)
+        return sensed
+
+    def _pull(self, model: ModelRecord, now: datetime, acting: bool) -> Pulled | None:
+        # Only the daemon that acts pulls: two daemons sharing a store must not both move a source's watermark.
+        return self.p.sources.pull(model, self.p.store, now) if self.p.sources is not None and acting else None
+
+    def sense_model(
+        self,
+        model: ModelRecord,
+        now: datetime,
+        *,
+        before: list[Observation],
+        relayed: Mapping[int, list[Observation]] | None = None,
+    ) -> Sensed:
+        """Intake, every sensor, the readings stored, the analyzer's verdicts (in a sensing process too).
+
+        ``before`` are readings taken first (a source's pull); ``relayed`` the readings of sensors, by their place
+        in the list, that the loop's own process took for a sensing process. Intake's events are returned."""
+        intake = self.p.intake.collect(model, self.p.store, now)
+        ctx = self._context(model, now, intake.batches)
+        observations = [*before, *intake.observations]
+        for k, sensor in enumerate(self.p.sensors):
+            observations += relayed[k] if relayed is not None and k in relayed else self._sense(sensor, ctx)
         self.p.store.add_observations(observations)
         verdicts = self.p.analyzer.analyze(model, observations, now)
-        return Sensed(observations=len(observations), batches=len(intake.batches), verdicts=verdicts)
+        health = self.p.intake.health
+        return Sensed(
+            observations=len(observations),
+            batches=len(intake.batches),
+            verdicts=verdicts,
+            events=intake.events,
+            blocked=health.blocked.get(model.name),
+            skipped=health.skipped.get(model.name, 0),
+        )
+
+    def _context(self, model: ModelRecord, now: datetime, batches: list[LoadedBatch]) -> SenseContext:
+        return SenseContext(
+            now=now,
+            model=model,
+            registry=self.p.registry,
+            batches=batches,
+            settings=self.p.sensor_settings,
+            profiles=getattr(self.p.intake, "profiles", None),  # intake's: one parse per champion for both
+        )
 
     def _settle_model(
         self, model: ModelRecord, sensed: Sensed, now: datetime, report: TickReport, acting: bool

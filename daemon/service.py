@@ -137,9 +137,12 @@ class Service:
         with self._lock:
             pool = self.heald.loop.p.pool
             old_sources = self.heald.loop.p.sources
+            old_sensing = self.heald.loop.p.sensing
             self.heald = build(settings, store=self.heald.store, pool_instance=pool)
             if old_sources is not None:
                 old_sources.close()  # the new config's sources replace them: their database connections go
+            if old_sensing is not None:
+                old_sensing.close()  # sensing processes compose from the old settings: the new ones start anew
             logs.configure(settings.log_level)
         log.info("config_reloaded", source=settings.source)
 

@@ -40,11 +40,16 @@ def score(estimator: Any, features: pd.DataFrame, target: pd.Series[Any], task: 
 
 def metrics(actual: Any, predicted: Any, task: str) -> dict[str, float]:
     if task == "classification":
-        out = {"accuracy": float(accuracy_score(actual, predicted))}
+        counted = _counts(actual, predicted)
+        if counted is None:  # labels scikit-learn must check (mixed types, missing, continuous): it says why
+            out = {"accuracy": float(accuracy_score(actual, predicted))}
+            per_class = precision_recall_fscore_support(actual, predicted, average=None, zero_division=0)
+        else:
+            out = {"accuracy": counted[0]}
+            per_class = counted[1]
         # One per-class pass, averaged here exactly as scikit-learn's ``average=`` does (macro: plain mean over the
         # labels seen; weighted: by true count): six scorer calls cost six times its input checks, and the loop
         # scores every labelled batch of every model.
-        per_class = precision_recall_fscore_support(actual, predicted, average=None, zero_division=0)
         support = per_class[3]
         for name, values in zip(("precision", "recall", "f1"), per_class[:3], strict=False):
             out[f"{name}_macro"] = float(np.average(values))
@@ -53,6 +58,40 @@ def metrics(actual: Any, predicted: Any, task: str) -> dict[str, float]:
     mse = float(mean_squared_error(actual, predicted))
     r2 = float(r2_score(actual, predicted)) if len(np.unique(actual)) > 1 else 0.0
     return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(mean_absolute_error(actual, predicted)), "r2": r2}
+
+
+def _counts(actual: Any, predicted: Any) -> tuple[float, tuple[np.ndarray, ...]] | None:
+    """Accuracy and per-class precision, recall, F1 and support, computed as scikit-learn does (the same counts and
+    the same float divisions, zero division giving 0) without its input checks, which cost more than the counting
+    for a batch of a few hundred rows; None for labels those checks are for: let scikit-learn judge them."""
+    a, p = np.asarray(actual), np.asarray(predicted)
+    if a.ndim != 1 or p.shape != a.shape or not len(a) or a.dtype.kind != p.dtype.kind or a.dtype.kind not in "iubfOU":
+        return None
+    both = np.concatenate([a, p])
+    if both.dtype.kind == "O" and not all(isinstance(v, str) for v in both):
+        return None
+    if both.dtype.kind == "f" and not (np.isfinite(both).all() and (both == np.round(both)).all()):
+        return None
+    labels, codes = np.unique(both, return_inverse=True)
+    n = len(labels)
+    true_codes, predicted_codes = codes[: len(a)], codes[len(a) :]
+    true_sum = np.bincount(true_codes, minlength=n)
+    pred_sum = np.bincount(predicted_codes, minlength=n)
+    tp_sum = np.bincount(true_codes[true_codes == predicted_codes], minlength=n)
+    precision = _divide(tp_sum.astype(float), pred_sum)
+    recall = _divide(tp_sum.astype(float), true_sum)
+    f_score = _divide(2.0 * tp_sum, 1.0 * true_sum + pred_sum)
+    return float(np.average(a == p)), (precision, recall, f_score, true_sum)
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` as floats, 0 where the denominator is 0 (``zero_division=0``)."""
+    mask = denominator == 0
+    safe = np.asarray(denominator, dtype=float).copy()
+    safe[mask] = 1
+    result: np.ndarray = numerator / safe
+    result[mask] = 0.0
+    return result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

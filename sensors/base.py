@@ -8,6 +8,7 @@ asks first. ``ScriptedSensor`` is the fake for tests: it returns the readings it
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,27 @@ class LoadedBatch:
 
     batch: Batch
     frame: pd.DataFrame
+
+
+class ProfileCache:
+    """Champions' parsed reference profiles, kept across ticks: parsing one (a few hundred KB of JSON) is a large
+    part of a model's tick, and intake and the sensors both need it. A version's profile is written with it and
+    never changed, so its number, checksum and creation time name it; one entry per model (its champion)."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[tuple[int, str, datetime], Profile | None]] = {}
+        self._lock = threading.Lock()  # models are sensed on several threads; each only touches its own entry
+
+    def get(self, version: Version) -> Profile | None:
+        key = (version.number, version.sha256, version.created_at)
+        with self._lock:
+            held = self._held.get(version.model)
+        if held is not None and held[0] == key:
+            return held[1]
+        profile = Profile.from_json(version.profile)
+        with self._lock:
+            self._held[version.model] = (key, profile)
+        return profile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +89,7 @@ class SenseContext:
     registry: ModelRegistry
     batches: list[LoadedBatch] = field(default_factory=list)
     settings: SensorSettings = SensorSettings()
+    profiles: ProfileCache | None = None  # the loop's, kept across ticks (None: parsed once per tick)
     _champion: Version | None = None
     _champion_read: bool = False
     _profile: Profile | None = None
@@ -86,7 +109,10 @@ class SenseContext:
         """The champion's reference profile (None without a champion or for a version without one)."""
         if not self._profile_read:
             champion = self.champion
-            self._profile = Profile.from_json(champion.profile) if champion is not None else None
+            if champion is None:
+                self._profile = None
+            else:
+                self._profile = self.profiles.get(champion) if self.profiles else Profile.from_json(champion.profile)
             self._profile_read = True
         return self._profile
 

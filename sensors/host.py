@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import psutil
 
@@ -82,6 +82,9 @@ class FixedHostGauge:
 
 class HostSensor:
     """Reports ``host_pressure``; readings come from ``gauge`` (psutil on ``disk`` unless one is given)."""
+
+    # It reads the daemon's own process (its RSS): sensing processes get its readings from the loop's process.
+    reads_own_process: ClassVar[bool] = True
 
     def __init__(self, disk: Path, limits: HostLimits | None = None, gauge: HostGauge | None = None) -> None:
         self.limits = limits or HostLimits()

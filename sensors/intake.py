@@ -30,7 +30,7 @@ import pandas as pd
 from knowledge.artifacts import write_atomic
 from knowledge.errors import DiskFullError, StoreError
 from knowledge.sql.store import SqlKnowledgeStore
-from knowledge.values import Alias, Batch, ModelRecord, Observation
+from knowledge.values import Alias, Batch, ModelRecord, Observation, Version
 from pipeline.errors import DataError
 from pipeline.fingerprint import fingerprint
 from pipeline.ingest import DatasetInfo, read_table
@@ -39,7 +39,7 @@ from pipeline.mapping import conform, rename_hint
 from pipeline.profile import Profile
 from pipeline.quality import check
 from pipeline.validate import OWN_COLUMNS, Schema, ValidationPolicy, ValidationReport, validate
-from sensors.base import LoadedBatch
+from sensors.base import LoadedBatch, ProfileCache
 from sensors.claims import PROCESSING, Claim, EntryKind, claim, entry_kind, is_disk_full, pending, place, release
 from sensors.sources.base import pulled_kind
 
@@ -89,7 +89,12 @@ class IntakeHealth:
 def expected_schema(model: ModelRecord, store: SqlKnowledgeStore) -> Schema:
     """The columns and kinds the champion was trained on (only the names, for a version without them)."""
     number = store.alias(model.name, Alias.CHAMPION)
-    dataset = store.get_version(model.name, number).profile.get("dataset") if number is not None else None
+    return schema_of(model, store.get_version(model.name, number) if number is not None else None)
+
+
+def schema_of(model: ModelRecord, champion: Version | None) -> Schema:
+    """The columns and kinds ``champion`` was trained on (only the names, for a version without them)."""
+    dataset = champion.profile.get("dataset") if champion is not None else None
     if dataset:
         return Schema.from_info(DatasetInfo.from_json(dataset), only=list(model.features))
     # "categorical" accepts any kind: without a recorded description only presence can be checked.
@@ -117,8 +122,9 @@ def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
 class LandingIntake:
     """Claims files in ``landing/<model>/`` and ends each archived or quarantined, recorded exactly once."""
 
-    def __init__(self, landing: Path, archive: Path, quarantine: Path) -> None:
+    def __init__(self, landing: Path, archive: Path, quarantine: Path, profiles: ProfileCache | None = None) -> None:
         self.landing = landing
+        self.profiles = profiles or ProfileCache()  # shared with the sensors by the loop's composition
         self.archive = archive
         self.quarantine = quarantine
         self.processing = landing / PROCESSING
@@ -307,7 +313,11 @@ class _Pass:
 
     def _expectations(self) -> tuple[Schema, Profile | None]:
         if self._expected is None:
-            self._expected = (expected_schema(self.model, self.store), champion_profile(self.store, self.model.name))
+            # One read of the champion for both (its profile parsed once per version, not per batch or tick).
+            number = self.store.alias(self.model.name, Alias.CHAMPION)
+            champion = self.store.get_version(self.model.name, number) if number is not None else None
+            profile = self.intake.profiles.get(champion) if champion is not None else None
+            self._expected = (schema_of(self.model, champion), profile)
         return self._expected
 
     def _observe(self, metric: str, value: float, **evidence: object) -> Observation:

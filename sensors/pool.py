@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from knowledge.values import Observation
 from sensors.base import SenseContext
@@ -45,6 +45,9 @@ class FixedGauge:
 
 class PoolSensor:
     """Reports ``backlog`` with the pool's size, pending actions and dead workers."""
+
+    # The worker pool lives in the daemon's own process: sensing processes get its readings from the loop's.
+    reads_own_process: ClassVar[bool] = True
 
     def __init__(self, gauge: PoolGauge, max_pending: int = 8) -> None:
         self.gauge = gauge
