@@ -14,9 +14,8 @@ from sensors.base import ProfileCache
 from tests.conftest import table
 
 
-def test_a_version_is_parsed_once_and_a_new_version_again(heald: Heald, clock: ManualClock) -> None:
-    """Fresh reads of the same champion get the same parsed profile; another version (number or checksum) is
-    parsed anew and replaces it, and what is returned is the profile the version's row holds."""
+def small_model(heald: Heald, clock: ManualClock) -> None:
+    """Model "m", a small forest on 600 rows, with its first version as champion."""
     onboard(
         heald.store,
         heald.registry,
@@ -26,6 +25,12 @@ def test_a_version_is_parsed_once_and_a_new_version_again(heald: Heald, clock: M
         now=clock.now(),
         params=TrainParams(n_estimators=5, max_depth=4),
     )
+
+
+def test_a_version_is_parsed_once_and_a_new_version_again(heald: Heald, clock: ManualClock) -> None:
+    """Fresh reads of the same champion get the same parsed profile; another version (number or checksum) is
+    parsed anew and replaces it, and what is returned is the profile the version's row holds."""
+    small_model(heald, clock)
     cache = ProfileCache()
     champion = heald.registry.champion("m")
     assert champion is not None
@@ -43,15 +48,7 @@ def test_the_loop_shares_intake_profiles_with_the_sensors(heald: Heald, clock: M
     """After a tick with a batch, the profile intake checked the batch against is the one the sensors read: the
     loop's contexts use intake's cache, so a tick parses a champion's profile at most once (and not again next
     tick)."""
-    onboard(
-        heald.store,
-        heald.registry,
-        name="m",
-        frame=table(600),
-        target="y",
-        now=clock.now(),
-        params=TrainParams(n_estimators=5, max_depth=4),
-    )
+    small_model(heald, clock)
     champion = heald.registry.champion("m")
     assert champion is not None
     for i in range(2):
