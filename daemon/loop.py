@@ -68,6 +68,12 @@ if TYPE_CHECKING:
 log = get("heald.loop")
 
 
+def _log_events(events: list[IntakeEvent]) -> None:
+    """Log what intake or a source's pull reported, at the level each event carries."""
+    for event in events:
+        getattr(log, event.level.value)(event.name, **event.fields)
+
+
 @dataclass(slots=True, kw_only=True)
 class TickReport:
     """What one tick saw and did, for the live view and the tests."""
@@ -187,6 +193,7 @@ class Loop:
         for i, model in enumerate(models):
             try:
                 pulled = self._pull(model, now, acting)
+                _log_events(pulled.events if pulled is not None else [])
                 before.append(pulled.observations if pulled is not None else [])
                 ctx = self._context(model, now, [])
                 relayed.append(
@@ -215,8 +222,7 @@ class Loop:
 
     def _took(self, model: ModelRecord, sensed: Sensed) -> None:
         """Log what a sensing process's intake reported and keep its health for the status line and metrics."""
-        for event in sensed.events:
-            getattr(log, event.level.value)(event.name, **event.fields)
+        _log_events(sensed.events)
         health = self.p.intake.health
         if sensed.blocked is None:
             health.blocked.pop(model.name, None)
@@ -288,9 +294,9 @@ class Loop:
     def _sense_model(self, model: ModelRecord, now: datetime, acting: bool) -> Sensed:
         """Monitor and Analyze for one model in this process: its source pulled, then ``sense_model``."""
         pulled = self._pull(model, now, acting)
+        _log_events(pulled.events if pulled is not None else [])  # before sensing, which may fail
         sensed = self.sense_model(model, now, before=pulled.observations if pulled is not None else [])
-        for event in [*(pulled.events if pulled is not None else []), *sensed.events]:
-            getattr(log, event.level.value)(event.name, **event.fields)
+        _log_events(sensed.events)
         return sensed
 
     def _pull(self, model: ModelRecord, now: datetime, acting: bool) -> Pulled | None:
@@ -310,12 +316,18 @@ class Loop:
         ``before`` are readings taken first (a source's pull); ``relayed`` the readings of sensors, by their place
         in the list, that the loop's own process took for a sensing process. Intake's events are returned."""
         intake = self.p.intake.collect(model, self.p.store, now)
-        ctx = self._context(model, now, intake.batches)
-        observations = [*before, *intake.observations]
-        for k, sensor in enumerate(self.p.sensors):
-            observations += relayed[k] if relayed is not None and k in relayed else self._sense(sensor, ctx)
-        self.p.store.add_observations(observations)
-        verdicts = self.p.analyzer.analyze(model, observations, now)
+        try:
+            ctx = self._context(model, now, intake.batches)
+            observations = [*before, *intake.observations]
+            for k, sensor in enumerate(self.p.sensors):
+                observations += relayed[k] if relayed is not None and k in relayed else self._sense(sensor, ctx)
+            self.p.store.add_observations(observations)
+            verdicts = self.p.analyzer.analyze(model, observations, now)
+        except Exception:
+            # What intake saw (a full disk, a skipped file) must not be lost with the rest of the phase: logged
+            # here, by whichever process sensed, since no Sensed goes back to the loop.
+            _log_events(intake.events)
+            raise
         health = self.p.intake.health
         return Sensed(
             observations=len(observations),
