@@ -8,15 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psutil
+import pytest
 from structlog.testing import capture_logs
 
 from daemon.sensing import shard
 from knowledge.clock import ManualClock
-from knowledge.values import SymptomKind
+from knowledge.sql.store import SqlKnowledgeStore
+from knowledge.values import ModelRecord, SymptomKind
+from sensors.intake import Level
+from sensors.sources.puller import Pulled
 from tests.daemon.test_loop_scale import MODELS, feed, many, outcome
 
 
@@ -115,3 +120,30 @@ def test_a_sensing_process_ends_when_its_daemon_is_killed(tmp_path: Path) -> Non
     while sensing.is_running() and sensing.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not sensing.is_running() or sensing.status() == psutil.STATUS_ZOMBIE
+
+
+class _ReportingPuller:
+    """Stands in for SourcePuller (same ``pull``): every pull pulls nothing and reports one event."""
+
+    def pull(self, model: ModelRecord, store: SqlKnowledgeStore, now: datetime) -> Pulled:
+        pulled = Pulled()
+        pulled.event("source_pulled", Level.INFO, model=model.name, rows=0)
+        return pulled
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.parametrize("mode", [{"tick_threads": 1}, {"tick_processes": 1}])
+def test_a_sources_pull_events_are_logged_in_either_mode(tmp_path: Path, mode: dict[str, int]) -> None:
+    """What a source's pull reports is logged by the loop whether the models are sensed in its own process or in
+    sensing processes (the pull always runs in the loop's process)."""
+    clock = ManualClock()
+    heald = many(tmp_path, clock, **mode)
+    try:
+        heald.loop.p = replace(heald.loop.p, sources=_ReportingPuller())  # type: ignore[arg-type]
+        with capture_logs() as logs:
+            feed(heald, clock, 1)
+        assert sorted(e["model"] for e in logs if e["event"] == "source_pulled") == sorted(MODELS)
+    finally:
+        heald.close()
