@@ -12,6 +12,10 @@ The rules:
 - ``data_drift`` when features, predictions or labels drifted, ``performance_drop`` when the measured
   primary metric is under its floor, ``host_pressure`` and ``backlog`` when a reading is over its limit:
   each only if seen in N of the last T readings (of the same champion version, where versioned);
+- a measured accuracy counts as under the floor only beyond its sampling noise: pooled over the sick
+  readings, it must stay under the floor by ``NOISE_Z`` standard errors. A batch's accuracy is an estimate
+  from its rows; a champion whose true accuracy sits a point above the floor reads under it in one batch of
+  250 rows out of three or four, and each such streak would cost a fit that cannot win;
 - the accuracy *estimate* (labels late) counts towards ``performance_drop`` only when it is under the
   floor by ``estimate_margin``, and is never evidence of health;
 - ``bad_promotion`` when, pooled over the shadow window after a promotion (``sensors.shadow``), the new
@@ -25,6 +29,7 @@ Hysteresis (``resolve_after`` healthy verdicts before an incident resolves) is t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +41,10 @@ from knowledge.values import Metric, ModelRecord, Observation, Severity, Symptom
 
 # One-sided 95 % bound of the paired test on the shadow gains.
 Z_95 = 1.645
+# How many standard errors the pooled sick accuracy readings must stay under the floor. One: the readings
+# were selected for being under it (biased low), so a tighter bar would mostly delay real drops, and the
+# persistence rule already asks for several readings.
+NOISE_Z = 1.0
 
 Verdicts = dict[SymptomKind, Symptom | None]
 
@@ -82,7 +91,14 @@ class Analyzer:
         floor = settings.min_accuracy if model.task is Task.CLASSIFICATION else settings.min_r2
         if Metric.PERFORMANCE in latest:
             self._persistent(
-                verdicts, SymptomKind.PERFORMANCE_DROP, latest[Metric.PERFORMANCE], settings, lambda o: o.value < floor
+                verdicts,
+                SymptomKind.PERFORMANCE_DROP,
+                latest[Metric.PERFORMANCE],
+                settings,
+                lambda o: o.value < floor,
+                confirmed=(lambda streak: _under_beyond_noise(streak, floor))
+                if model.task is Task.CLASSIFICATION
+                else None,
             )
         elif Metric.ACCURACY_ESTIMATE in latest:
             low = floor - settings.estimate_margin
@@ -229,10 +245,13 @@ class Analyzer:
         sick: Callable[[Observation], bool],
         *,
         health_evidence: bool = True,
+        confirmed: Callable[[list[Observation]], bool] | None = None,
     ) -> None:
-        """Raise ``kind`` if ``sick`` held in ``persistence`` of the last ``window`` readings of this version.
+        """Raise ``kind`` if ``sick`` held in ``persistence`` of the last ``window`` readings of this version
+        (and ``confirmed`` holds for those sick readings, when given).
 
-        A healthy latest reading is evidence of health (``None``) unless ``health_evidence`` is off.
+        A healthy latest reading is evidence of health (``None``) unless ``health_evidence`` is off; sick
+        readings that are not confirmed are no verdict at all: they neither open nor resolve anything.
         """
         version = latest.evidence.get("version")
         history = [
@@ -244,8 +263,23 @@ class Analyzer:
         if not sick(latest):
             if health_evidence:
                 verdicts[kind] = None
-        elif len(streak) >= settings.persistence:
+        elif len(streak) >= settings.persistence and (confirmed is None or confirmed(streak)):
             verdicts[kind] = _symptom(kind, latest, streak)
+
+
+def _under_beyond_noise(streak: list[Observation], floor: float) -> bool:
+    """Whether the sick accuracy readings, pooled, stay under ``floor`` by ``NOISE_Z`` standard errors.
+
+    Readings without a row count have no known noise: they are taken as they are.
+    """
+    rows = [int(o.evidence.get("rows", 0) or 0) for o in streak]
+    if not all(rows):
+        return True
+    total = sum(rows)
+    pooled = sum(o.value * n for o, n in zip(streak, rows, strict=True)) / total
+    # Floored as if one more row had disagreed: an all-wrong or all-right pool still has some noise.
+    variance = max(pooled * (1.0 - pooled), 1.0 / (total + 1))
+    return pooled + NOISE_Z * math.sqrt(variance / total) < floor
 
 
 def _drifted(obs: Observation) -> bool:
