@@ -15,7 +15,8 @@ The rules:
 - a measured accuracy counts as under the floor only beyond its sampling noise: pooled over the sick
   readings, it must stay under the floor by ``NOISE_Z`` standard errors. A batch's accuracy is an estimate
   from its rows; a champion whose true accuracy sits a point above the floor reads under it in one batch of
-  250 rows out of three or four, and each such streak would cost a fit that cannot win;
+  250 rows out of three or four, and each such streak would cost a fit that cannot win (R² has no such
+  simple noise model: it is compared as measured);
 - the accuracy *estimate* (labels late) counts towards ``performance_drop`` only when it is under the
   floor by ``estimate_margin``, and is never evidence of health;
 - ``bad_promotion`` when, pooled over the shadow window after a promotion (``sensors.shadow``), the new
