@@ -12,9 +12,7 @@ from knowledge.values import Metric, Observation, SymptomKind, Version
 FLOOR = 0.85
 
 
-def feed(
-    watched: Heald, clock: ManualClock, champion: Version, readings: list[tuple[float, int]]
-) -> list[object]:
+def feed(watched: Heald, clock: ManualClock, champion: Version, readings: list[tuple[float, int]]) -> list[object]:
     """Labelled accuracy readings (value, rows) of the champion, one per tick; the drop verdict of each tick."""
     analyzer = Analyzer(watched.store, lambda _: AnalyzerSettings(min_accuracy=FLOOR, persistence=2, window=3))
     model = watched.store.get_model(champion.model)
