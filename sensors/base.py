@@ -20,6 +20,7 @@ import pandas as pd
 from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
 from knowledge.values import Batch, ModelRecord, Observation, Task, Version
+from pipeline import scoring
 from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
 
@@ -148,10 +149,10 @@ class SenseContext:
             features = rows[list(self.model.features)]
             if self.model.task is Task.CLASSIFICATION and hasattr(estimator, "predict_proba"):
                 # A forest's predict is the argmax of its probabilities: one pass gives both.
-                probabilities = np.asarray(estimator.predict_proba(features))
+                probabilities = scoring.predict_proba(estimator, features)
                 predicted = np.asarray(estimator.classes_)[np.argmax(probabilities, axis=1)]
                 return Scored(rows=rows, predicted=predicted, probabilities=probabilities)
-            return Scored(rows=rows, predicted=np.asarray(estimator.predict(features)))
+            return Scored(rows=rows, predicted=scoring.predict(estimator, features))
         except ArtifactError as exc:
             return Scored(rows=rows, error=str(exc))
         except (ValueError, TypeError) as exc:  # rows the model cannot take: wrong types, all missing, ...
