@@ -71,6 +71,10 @@ class Intake:
     batches: list[LoadedBatch]
     observations: list[Observation]
     events: list[IntakeEvent] = field(default_factory=list)
+    # The champion's row as intake read it to check the batches (``champion_read``), for the sensors to reuse:
+    # the row carries the version's whole profile, and nothing moves the alias between intake and sensing.
+    champion: Version | None = None
+    champion_read: bool = False
 
 
 @dataclass(slots=True)
@@ -141,7 +145,13 @@ class LandingIntake:
         if not run.stalled and model.name in self.health.blocked:
             del self.health.blocked[model.name]
             run.event("intake_resumed", Level.INFO)
-        return Intake(batches=run.batches, observations=run.observations, events=run.events)
+        return Intake(
+            batches=run.batches,
+            observations=run.observations,
+            events=run.events,
+            champion=run.champion,
+            champion_read=run.champion_read,
+        )
 
 
 class _Pass:
@@ -157,6 +167,8 @@ class _Pass:
         self.events: list[IntakeEvent] = []
         self.stalled = False
         self._expected: tuple[Schema, Profile | None] | None = None
+        self.champion: Version | None = None
+        self.champion_read = False
 
     def event(self, name: str, level: Level, **fields: object) -> None:
         self.events.append(IntakeEvent(name=name, level=level, fields={"model": self.model.name, **fields}))
@@ -316,6 +328,7 @@ class _Pass:
             # One read of the champion for both (its profile parsed once per version, not per batch or tick).
             number = self.store.alias(self.model.name, Alias.CHAMPION)
             champion = self.store.get_version(self.model.name, number) if number is not None else None
+            self.champion, self.champion_read = champion, True
             profile = self.intake.profiles.get(champion) if champion is not None else None
             self._expected = (schema_of(self.model, champion), profile)
         return self._expected

@@ -109,6 +109,23 @@ def test_alias_to_a_missing_version_is_refused(store: SqlKnowledgeStore) -> None
     assert store.aliases("m") == {}
 
 
+def test_a_versions_profile_is_parsed_once_and_always_what_the_row_holds(store: SqlKnowledgeStore) -> None:
+    """Reading a version again reuses the parsed profile (no JSON parse per tick); a profile written since, by this
+    store or another one on the same database, is read anew; versions of one model never share a profile."""
+    add_model(store)
+    add_version(store, 1)
+    add_version(store, 2)
+    store.update_version_profile("m", 1, {"columns": {"a": {"kind": "numeric", "mean": 1.5}}})
+    first = store.get_version("m", 1).profile
+    assert first == {"columns": {"a": {"kind": "numeric", "mean": 1.5}}}
+    assert store.get_version("m", 1).profile is first
+    assert store.get_version("m", 2).profile == {}
+    other = SqlKnowledgeStore(store.engine)  # a second daemon's store on the same database
+    other.update_version_profile("m", 1, {"columns": {"a": {"kind": "numeric", "mean": 2.5}}})
+    assert store.get_version("m", 1).profile == {"columns": {"a": {"kind": "numeric", "mean": 2.5}}}
+    assert [v.profile for v in store.list_versions("m")] == [{"columns": {"a": {"kind": "numeric", "mean": 2.5}}}, {}]
+
+
 def test_rolled_back_mark_is_written_with_the_move(store: SqlKnowledgeStore) -> None:
     """A rollback marks the version it left in the same transaction as the move."""
     add_model(store)
