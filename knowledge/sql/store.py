@@ -295,6 +295,20 @@ class SqlKnowledgeStore:
             found = self._rollups(model, metric, since, before, limit - len(found)) + found
         return found
 
+    def recent_observations(self, model: str, metrics: Sequence[str], *, limit: int) -> dict[str, list[Observation]]:
+        """The newest ``limit`` raw readings of each of ``metrics`` for ``model``, oldest first, in one statement:
+        what ``observations(model, metric=m, limit=limit)`` gives for each (the analyzer reads several per tick)."""
+        names = list(dict.fromkeys(metrics))
+        found: dict[str, list[Observation]] = {m: [] for m in names}
+        if not names:
+            return found
+        params = {"model": model, **{f"metric_{i}": m for i, m in enumerate(names)}}
+        with self.engine.connect() as c:
+            rows = c.execute(_metrics_statement(len(names), limit), params).all()
+        for row in sorted(rows, key=lambda r: (r.at, r.id)):
+            found[row.metric].append(_from_row(Observation, row))
+        return found
+
     def _rollups(
         self, model: str, metric: str | None, since: datetime | None, before: datetime | None, limit: int
     ) -> list[Observation]:
@@ -1219,6 +1233,24 @@ def _recent_statement(models: int, limit: int) -> Any:
             .subquery()
         )
         for i in range(models)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+@cache
+def _metrics_statement(metrics: int, limit: int) -> Any:
+    """``recent_observations``' statement for ``metrics`` metrics: per metric an index seek on (model, metric, at)
+    for its newest ``limit`` rows, glued with UNION ALL."""
+    o = t.observations
+    parts = [
+        select(
+            select(o)
+            .where(o.c.model == bindparam("model"), o.c.metric == bindparam(f"metric_{i}"))
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        for i in range(metrics)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
 

@@ -150,6 +150,26 @@ def test_observations_come_back_newest_window_oldest_first(store: SqlKnowledgeSt
     assert store.observations("m", metric="acc", since=T0 + timedelta(hours=4))[0].value == pytest.approx(0.4)
 
 
+def test_recent_observations_of_several_metrics_are_each_metrics_newest(store: SqlKnowledgeStore) -> None:
+    """One read of several metrics gives, per metric, what ``observations(model, metric=m, limit=n)`` gives: the
+    newest n oldest first, ties at one instant in insertion order, other models' and metrics' rows left out."""
+    for i in range(6):
+        at = T0 + timedelta(minutes=i // 2)  # two readings share each instant
+        store.add_observations(
+            [
+                Observation(at=at, model="m", source="s", metric=metric, value=float(i), evidence={"i": i})
+                for metric in ("acc", "drift", "noise")
+            ]
+            + [Observation(at=at, model="other", source="s", metric="acc", value=-1.0)]
+        )
+    got = store.recent_observations("m", ["acc", "drift", "absent"], limit=4)
+    assert set(got) == {"acc", "drift", "absent"}
+    for metric in ("acc", "drift"):
+        assert got[metric] == store.observations("m", metric=metric, limit=4)
+        assert [o.evidence["i"] for o in got[metric]] == [2, 3, 4, 5]
+    assert got["absent"] == [] and store.recent_observations("m", [], limit=4) == {}
+
+
 def test_incident_lifecycle_and_listing(store: SqlKnowledgeStore) -> None:
     """An incident opens from a symptom, keeps its symptoms, and leaves the active list when resolved."""
     opened = store.open_incident(symptom())
