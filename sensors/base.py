@@ -23,6 +23,7 @@ from knowledge.values import Batch, ModelRecord, Observation, Task, Version
 from pipeline import scoring
 from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
+from pipeline.quality import QualityReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +32,7 @@ class LoadedBatch:
 
     batch: Batch
     frame: pd.DataFrame
+    quality: QualityReport | None = None  # intake's check of the rows against the champion's profile, if it made one
 
 
 class ProfileCache:
