@@ -28,7 +28,7 @@ from actuators.runs import ChampionFile, champion_file
 from knowledge.artifacts import ArtifactStore, dump_model
 from knowledge.errors import ActionError, ArtifactError, NotFoundError, StoreError
 from knowledge.values import JSON, Action, Alias, Task, Version
-from pipeline import paired
+from pipeline import paired, scoring
 from pipeline.evaluate import metrics, primary_metric, score
 from pipeline.features import infer_spec
 from pipeline.fingerprint import fingerprint
@@ -137,11 +137,11 @@ def challenge(work: RetrainWork) -> Challenge | TooFew:
     champion_score = gain = bound = None
     champion = _champion(work.champion)
     if champion is not None:
-        champion_predicted = champion.predict(judge[features])
+        champion_predicted = scoring.predict(champion, judge[features])
         champion_score = metrics(judge[target], champion_predicted, task)[metric]
         gains = paired.gains(
             judge[target],
-            best.predict(judge[features]),
+            scoring.predict(best, judge[features]),
             champion_predicted,
             classification=task == Task.CLASSIFICATION.value,
         )

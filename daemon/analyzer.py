@@ -31,7 +31,7 @@ Hysteresis (``resolve_after`` healthy verdicts before an incident resolves) is t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +46,9 @@ Z_95 = 1.645
 # were selected for being under it (biased low), so a tighter bar would mostly delay real drops, and the
 # persistence rule already asks for several readings.
 NOISE_Z = 1.0
+# A persistence rule reads this many windows of a metric's newest readings, then keeps the current version's last
+# window: readings of an older version (before a promotion) must not push the current one out.
+HISTORY_WINDOWS = 4
 
 Verdicts = dict[SymptomKind, Symptom | None]
 
@@ -87,14 +90,21 @@ class Analyzer:
         pulls = [o for o in fresh if o.metric == Metric.SOURCE_FAILED]
         if pulls:
             verdicts[SymptomKind.SOURCE_FAILED] = self._source(pulls)
+        performance = Metric.PERFORMANCE if Metric.PERFORMANCE in latest else Metric.ACCURACY_ESTIMATE
+        persistent = (Metric.DRIFT_SHARE, performance, Metric.HOST_PRESSURE, Metric.BACKLOG)
+        # Every series a persistence rule reads, in one statement (one per series was a tenth of a model's tick).
+        history = self.store.recent_observations(
+            model.name, [m for m in persistent if m in latest], limit=settings.window * HISTORY_WINDOWS
+        )
         if Metric.DRIFT_SHARE in latest:
-            self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest[Metric.DRIFT_SHARE], settings, _drifted)
+            self._persistent(verdicts, SymptomKind.DATA_DRIFT, latest[Metric.DRIFT_SHARE], history, settings, _drifted)
         floor = settings.min_accuracy if model.task is Task.CLASSIFICATION else settings.min_r2
         if Metric.PERFORMANCE in latest:
             self._persistent(
                 verdicts,
                 SymptomKind.PERFORMANCE_DROP,
                 latest[Metric.PERFORMANCE],
+                history,
                 settings,
                 lambda o: o.value < floor,
                 confirmed=(lambda streak: _under_beyond_noise(streak, floor))
@@ -107,13 +117,14 @@ class Analyzer:
                 verdicts,
                 SymptomKind.PERFORMANCE_DROP,
                 latest[Metric.ACCURACY_ESTIMATE],
+                history,
                 settings,
                 lambda o: o.value < low,
                 health_evidence=False,
             )
         for metric, kind in ((Metric.HOST_PRESSURE, SymptomKind.HOST_PRESSURE), (Metric.BACKLOG, SymptomKind.BACKLOG)):
             if metric in latest:
-                self._persistent(verdicts, kind, latest[metric], settings, _over)
+                self._persistent(verdicts, kind, latest[metric], history, settings, _over)
         if Metric.SHADOW in latest:
             verdicts[SymptomKind.BAD_PROMOTION] = self._shadow(latest[Metric.SHADOW], settings)
         if self.anomaly is not None:
@@ -242,6 +253,7 @@ class Analyzer:
         verdicts: Verdicts,
         kind: SymptomKind,
         latest: Observation,
+        history: Mapping[str, list[Observation]],
         settings: AnalyzerSettings,
         sick: Callable[[Observation], bool],
         *,
@@ -251,16 +263,13 @@ class Analyzer:
         """Raise ``kind`` if ``sick`` held in ``persistence`` of the last ``window`` readings of this version
         (and ``confirmed`` holds for those sick readings, when given).
 
-        A healthy latest reading is evidence of health (``None``) unless ``health_evidence`` is off; sick
-        readings that are not confirmed are no verdict at all: they neither open nor resolve anything.
+        ``history`` holds the newest readings of each metric (``latest`` among them). A healthy latest reading is
+        evidence of health (``None``) unless ``health_evidence`` is off; sick readings that are not confirmed are
+        no verdict at all: they neither open nor resolve anything.
         """
         version = latest.evidence.get("version")
-        history = [
-            o
-            for o in self.store.observations(latest.model, metric=latest.metric, limit=settings.window * 4)
-            if o.evidence.get("version") == version
-        ][-settings.window :]
-        streak = [o for o in history if sick(o)]
+        window = [o for o in history.get(latest.metric, []) if o.evidence.get("version") == version][-settings.window :]
+        streak = [o for o in window if sick(o)]
         if not sick(latest):
             if health_evidence:
                 verdicts[kind] = None

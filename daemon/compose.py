@@ -45,7 +45,7 @@ from sensors.intake import LandingIntake
 from sensors.performance import PerformanceSensor
 from sensors.pipeline_runs import PipelineRunSensor
 from sensors.pool import PoolReading, PoolSensor
-from sensors.quality import QualitySensor
+from sensors.quality import QualitySensor, quality_settings
 from sensors.shadow import ShadowSensor
 from sensors.sources.puller import SourcePuller
 
@@ -185,11 +185,26 @@ def build(
                 tolerance=monitor.anomaly_tolerance,
             ),
         )
+    sensor_settings = SensorSettings(
+        drift_alpha=settings.drift_threshold,
+        drift_min_effect=settings.drift_min_effect,
+        drift_min_psi=monitor.drift_min_psi,
+        drift_min_wasserstein=monitor.drift_min_wasserstein,
+        drift_min_js=monitor.drift_min_js,
+        drift_min_rows=settings.drift_min_rows,
+        max_missing_increase=monitor.max_missing_increase,
+        max_unseen_share=monitor.max_unseen_share,
+        max_out_of_range_share=monitor.max_out_of_range_share,
+        performance_window_rows=monitor.performance_window_rows,
+        performance_min_rows=monitor.performance_min_rows,
+    )
     parts = LoopParts(
         store=store,
         registry=registry,
         clock=clock,
-        intake=LandingIntake(settings.landing, state / "batches", state / "quarantine"),
+        intake=LandingIntake(
+            settings.landing, state / "batches", state / "quarantine", quality=quality_settings(sensor_settings)
+        ),
         sources=SourcePuller(settings.landing, pullings(settings, os.environ)),
         sensors=sensors,
         analyzer=Analyzer(store, analyzer_settings, anomaly),
@@ -211,19 +226,7 @@ def build(
         ),
         actuators=actuators,
         pool=workers,
-        sensor_settings=SensorSettings(
-            drift_alpha=settings.drift_threshold,
-            drift_min_effect=settings.drift_min_effect,
-            drift_min_psi=monitor.drift_min_psi,
-            drift_min_wasserstein=monitor.drift_min_wasserstein,
-            drift_min_js=monitor.drift_min_js,
-            drift_min_rows=settings.drift_min_rows,
-            max_missing_increase=monitor.max_missing_increase,
-            max_unseen_share=monitor.max_unseen_share,
-            max_out_of_range_share=monitor.max_out_of_range_share,
-            performance_window_rows=monitor.performance_window_rows,
-            performance_min_rows=monitor.performance_min_rows,
-        ),
+        sensor_settings=sensor_settings,
         act_settings=lambda name: act_settings(settings, name),
         healthy=healthy,
         stable_after=policy.stable_after,

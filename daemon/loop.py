@@ -58,8 +58,8 @@ from knowledge.values import (
     Observation,
     Task,
 )
-from sensors.base import LoadedBatch, SenseContext, Sensor, SensorSettings
-from sensors.intake import IntakeEvent, LandingIntake
+from sensors.base import SenseContext, Sensor, SensorSettings
+from sensors.intake import Intake, IntakeEvent, LandingIntake
 from sensors.sources.puller import Pulled, SourcePuller
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class Loop:
                 pulled = self._pull(model, now, acting)
                 _log_events(pulled.events if pulled is not None else [])
                 before.append(pulled.observations if pulled is not None else [])
-                ctx = self._context(model, now, [])
+                ctx = self._context(model, now, Intake(batches=[], observations=[]))
                 relayed.append(
                     {
                         k: self._sense(sensor, ctx)
@@ -317,7 +317,7 @@ class Loop:
         in the list, that the loop's own process took for a sensing process. Intake's events are returned."""
         intake = self.p.intake.collect(model, self.p.store, now)
         try:
-            ctx = self._context(model, now, intake.batches)
+            ctx = self._context(model, now, intake)
             observations = [*before, *intake.observations]
             for k, sensor in enumerate(self.p.sensors):
                 observations += relayed[k] if relayed is not None and k in relayed else self._sense(sensor, ctx)
@@ -338,14 +338,16 @@ class Loop:
             skipped=health.skipped.get(model.name, 0),
         )
 
-    def _context(self, model: ModelRecord, now: datetime, batches: list[LoadedBatch]) -> SenseContext:
+    def _context(self, model: ModelRecord, now: datetime, intake: Intake) -> SenseContext:
         return SenseContext(
             now=now,
             model=model,
             registry=self.p.registry,
-            batches=batches,
+            batches=intake.batches,
             settings=self.p.sensor_settings,
             profiles=getattr(self.p.intake, "profiles", None),  # intake's: one parse per champion for both
+            _champion=intake.champion,  # one read of the champion's row per tick, when intake made it
+            _champion_read=intake.champion_read,
         )
 
     def _settle_model(

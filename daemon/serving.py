@@ -28,7 +28,7 @@ from knowledge.errors import NoChampionError
 from knowledge.registry import ModelRegistry
 from knowledge.sql.store import SqlKnowledgeStore
 from knowledge.values import Alias, ModelRecord, Version
-from pipeline import mapping
+from pipeline import mapping, scoring
 from pipeline.errors import DataError
 from pipeline.profile import Profile
 
@@ -162,7 +162,7 @@ def predict_frame(champion: Champion, frame: pd.DataFrame) -> Answer:
     if len(missing) == len(features):
         raise DataError(f"rows lack every feature column of {champion.model.name!r}: {features}")
     filled = mapping.fill_missing(frame, features, champion.profile)
-    predicted = champion.estimator.predict(filled[features])
+    predicted = scoring.predict(champion.estimator, filled[features])
     return Answer(version=champion.version.number, predictions=list(predicted.tolist()), filled=sorted(missing))
 
 

@@ -24,6 +24,8 @@ from sklearn.metrics import (
     r2_score,
 )
 
+from pipeline import scoring
+
 ERRORS = frozenset({"mse", "rmse", "mae"})  # lower is better: a threshold on these is a ceiling
 TOP_IMPORTANCES = 20
 
@@ -34,7 +36,7 @@ def primary_metric(task: str) -> str:
 
 def score(estimator: Any, features: pd.DataFrame, target: pd.Series[Any], task: str) -> dict[str, float]:
     """Metrics of ``estimator`` on these rows."""
-    predicted = estimator.predict(features)
+    predicted = scoring.predict(estimator, features)
     return metrics(target, predicted, task)
 
 
@@ -173,7 +175,7 @@ def evaluate(
     importance: dict[str, float] | None = None,
 ) -> Evaluation:
     """Score ``estimator`` on held-out rows; ``cv`` (mean, std) joins the metrics and the health judgement."""
-    predicted = estimator.predict(features)
+    predicted = scoring.predict(estimator, features)
     values = metrics(target, predicted, task)
     if cv:
         values.update({f"cv_{k}": float(v) for k, v in cv.items()})

@@ -96,8 +96,9 @@ def read_tables(paths: list[str]) -> pd.DataFrame:
 # -- what a table holds ---------------------------------------------------------------------------------
 
 
-def column_kind(series: pd.Series[Any]) -> Kind:
-    """Numeric, categorical, boolean or datetime: what the values mean, whatever type stores them."""
+def column_kind(series: pd.Series[Any], text: numbers.TextNumbers | None = None) -> Kind:
+    """Numeric, categorical, boolean or datetime: what the values mean, whatever type stores them. ``text`` is
+    the column's ``numbers.profile_text`` when the caller has it already (validation needs both)."""
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -112,7 +113,7 @@ def column_kind(series: pd.Series[Any]) -> Kind:
     distinct = np.asarray(pd.unique(values), dtype=object)
     if set(map(type, distinct)) <= {bool, np.bool_}:
         return "boolean"
-    if numbers.profile_text(values).all_numbers:
+    if (text if text is not None else numbers.profile_text(values)).all_numbers:
         return "numeric"
     if _dates(distinct):
         return "datetime"

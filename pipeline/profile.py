@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import scoring
 from pipeline.ingest import column_kind
 from pipeline.labels import LabelSpec
 
@@ -259,10 +260,10 @@ def profile_version(
     rows = scored[features]
     probabilities = None
     if classification and hasattr(estimator, "predict_proba"):
-        probabilities = np.asarray(estimator.predict_proba(rows))
+        probabilities = scoring.predict_proba(estimator, rows)
         predictions = np.asarray(estimator.classes_)[np.argmax(probabilities, axis=1)]
     else:
-        predictions = np.asarray(estimator.predict(rows))
+        predictions = scoring.predict(estimator, rows)
     confidence = None
     if probabilities is not None and holdout_labels is not None and scored is holdout:
         confidence = measure_confidence(probabilities, np.asarray(estimator.classes_), holdout_labels)

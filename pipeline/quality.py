@@ -66,6 +66,10 @@ class QualityReport:
     missing_share: float
     unseen_share: float
     out_of_range_share: float
+    # What the batch was judged with, so that a caller holding this report can tell whether it answers its own
+    # question (intake checks each batch once and the quality sensor reuses the report when these match).
+    settings: QualitySettings = QualitySettings()
+    ignored: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> bool:
@@ -107,6 +111,8 @@ def check(
         missing_share=max(missing, default=0.0),
         unseen_share=max(unseen, default=0.0),
         out_of_range_share=max(outside, default=0.0),
+        settings=settings,
+        ignored=ignore,
     )
 
 

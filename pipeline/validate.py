@@ -125,6 +125,22 @@ class _Table:
     kinds: dict[str, Kind] = field(default_factory=dict)
     text: dict[str, numbers.TextNumbers] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    _numeric: pd.DataFrame | None = None
+    _missing: pd.Series[Any] | None = None
+
+    def numeric(self) -> pd.DataFrame:
+        """The feature columns stored as numbers (not booleans), selected once for the checks that read them."""
+        if self._numeric is None:
+            columns = [c for c in self.features if pd.api.types.is_numeric_dtype(self.frame[c])]
+            columns = [c for c in columns if not pd.api.types.is_bool_dtype(self.frame[c])]
+            self._numeric = self.frame[columns]
+        return self._numeric
+
+    def missing(self) -> pd.Series[Any]:
+        """Missing cells per feature column, counted once."""
+        if self._missing is None:
+            self._missing = self.frame[self.features].isna().sum()
+        return self._missing
 
     @property
     def features(self) -> list[str]:
@@ -154,8 +170,15 @@ def validate(
     if frame.columns.duplicated().any():
         return ValidationReport(rows=len(frame), checks=[_duplicated_columns(frame)])
     table = _Table(frame=frame, target=target, task=task, schema=schema, policy=policy)
-    table.kinds = info.kinds if info is not None else {str(c): column_kind(frame[c]) for c in frame.columns}
-    table.text = {c: numbers.profile_text(frame[c]) for c in table.features if numbers.is_text(frame[c])}
+    features = set(table.features)
+    # Text columns are profiled once: the profile decides a column's kind and the number checks alike.
+    profiled = [c for c in frame.columns if (info is None or str(c) in features) and numbers.is_text(frame[c])]
+    text = {str(c): numbers.profile_text(frame[c]) for c in profiled}
+    if info is None:
+        table.kinds = {str(c): column_kind(frame[c], text.get(str(c))) for c in frame.columns}
+    else:
+        table.kinds = info.kinds
+    table.text = {c: p for c, p in text.items() if c in features}
     table.units = dict(info.units) if info is not None else {}
     table.units.update({c: p.local_examples[0] for c, p in table.text.items() if p.with_units})
     checks: list[Callable[[_Table], Check]] = [
@@ -339,7 +362,7 @@ def _compatible(want: Kind, got: Kind, text: numbers.TextNumbers | None) -> bool
 
 
 def _missing_values(t: _Table) -> Check:
-    missing = t.frame[t.features].isna().sum()
+    missing = t.missing()
     missing = missing[missing > 0].sort_values(ascending=False)
     if missing.empty:
         return Check(name="missing_values", status="pass", message="no missing values")
@@ -358,7 +381,8 @@ def _empty_columns(t: _Table) -> Check:
     rows = len(t.frame)
     if rows == 0 or (not t.training and rows < t.policy.empty_column_rows):
         return Check(name="empty_columns", status="pass", message="too few rows to judge")
-    empty = [c for c in t.features if t.frame[c].isna().all()]
+    missing = t.missing()
+    empty = [c for c in t.features if missing[c] == rows]
     if empty:
         return Check(
             name="empty_columns",
@@ -475,14 +499,8 @@ def _dates(t: _Table) -> Check:
     )
 
 
-def _numeric(t: _Table) -> pd.DataFrame:
-    columns = [c for c in t.features if pd.api.types.is_numeric_dtype(t.frame[c])]
-    columns = [c for c in columns if not pd.api.types.is_bool_dtype(t.frame[c])]
-    return t.frame[columns]
-
-
 def _infinite_values(t: _Table) -> Check:
-    block = _numeric(t)
+    block = t.numeric()
     infinite = pd.Series(np.isinf(block.to_numpy(dtype=float)).sum(axis=0), index=block.columns)
     for column, profile in t.text.items():
         if profile.plain:
@@ -500,11 +518,11 @@ def _infinite_values(t: _Table) -> Check:
 
 
 def _abnormal_values(t: _Table) -> Check:
-    block = _numeric(t).to_numpy(dtype=float)
+    block = t.numeric().to_numpy(dtype=float)
     if block.size == 0 or len(block) < 4:
         return Check(name="abnormal_values", status="pass", message="nothing to judge")
     block = np.where(np.isinf(block), np.nan, block)
-    names = _numeric(t).columns
+    names = t.numeric().columns
     usable = ~np.all(np.isnan(block), axis=0)
     block, names = block[:, usable], names[usable]
     if block.shape[1] == 0:

@@ -20,8 +20,10 @@ import pandas as pd
 from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
 from knowledge.values import Batch, ModelRecord, Observation, Task, Version
+from pipeline import scoring
 from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
+from pipeline.quality import QualityReport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +32,7 @@ class LoadedBatch:
 
     batch: Batch
     frame: pd.DataFrame
+    quality: QualityReport | None = None  # intake's check of the rows against the champion's profile, if it made one
 
 
 class ProfileCache:
@@ -148,10 +151,10 @@ class SenseContext:
             features = rows[list(self.model.features)]
             if self.model.task is Task.CLASSIFICATION and hasattr(estimator, "predict_proba"):
                 # A forest's predict is the argmax of its probabilities: one pass gives both.
-                probabilities = np.asarray(estimator.predict_proba(features))
+                probabilities = scoring.predict_proba(estimator, features)
                 predicted = np.asarray(estimator.classes_)[np.argmax(probabilities, axis=1)]
                 return Scored(rows=rows, predicted=predicted, probabilities=probabilities)
-            return Scored(rows=rows, predicted=np.asarray(estimator.predict(features)))
+            return Scored(rows=rows, predicted=scoring.predict(estimator, features))
         except ArtifactError as exc:
             return Scored(rows=rows, error=str(exc))
         except (ValueError, TypeError) as exc:  # rows the model cannot take: wrong types, all missing, ...

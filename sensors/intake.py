@@ -37,10 +37,12 @@ from pipeline.ingest import DatasetInfo, read_table
 from pipeline.labels import batch_problem
 from pipeline.mapping import conform, rename_hint
 from pipeline.profile import Profile
-from pipeline.quality import check
+from pipeline.quality import QualityReport, QualitySettings
+from pipeline.quality import check as quality_check
 from pipeline.validate import OWN_COLUMNS, Schema, ValidationPolicy, ValidationReport, validate
 from sensors.base import LoadedBatch, ProfileCache
 from sensors.claims import PROCESSING, Claim, EntryKind, claim, entry_kind, is_disk_full, pending, place, release
+from sensors.quality import ignored_columns
 from sensors.sources.base import pulled_kind
 
 SOURCE = "intake"
@@ -71,6 +73,10 @@ class Intake:
     batches: list[LoadedBatch]
     observations: list[Observation]
     events: list[IntakeEvent] = field(default_factory=list)
+    # The champion's row as intake read it to check the batches (``champion_read``), for the sensors to reuse:
+    # the row carries the version's whole profile, and nothing moves the alias between intake and sensing.
+    champion: Version | None = None
+    champion_read: bool = False
 
 
 @dataclass(slots=True)
@@ -106,12 +112,11 @@ def check_batch(frame: pd.DataFrame, model: ModelRecord, schema: Schema) -> Vali
     return validate(frame, target=model.target, task=model.task.value, schema=schema, policy=BATCH)
 
 
-def blocking_problem(frame: pd.DataFrame, model: ModelRecord, profile: Profile | None) -> str | None:
-    """Why the champion could not score these rows (retyped or empty feature columns), or None."""
-    if profile is None:
+def blocking_of(report: QualityReport | None) -> str | None:
+    """Why the champion could not score the rows ``report`` checked (retyped or empty feature columns), or None."""
+    if report is None:
         return None
-    blocking = [p.detail for p in check(profile, frame, ignore=(model.target,)).problems if p.blocking]
-    return "; ".join(blocking) or None
+    return "; ".join(p.detail for p in report.problems if p.blocking) or None
 
 
 def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
@@ -122,9 +127,17 @@ def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
 class LandingIntake:
     """Claims files in ``landing/<model>/`` and ends each archived or quarantined, recorded exactly once."""
 
-    def __init__(self, landing: Path, archive: Path, quarantine: Path, profiles: ProfileCache | None = None) -> None:
+    def __init__(
+        self,
+        landing: Path,
+        archive: Path,
+        quarantine: Path,
+        profiles: ProfileCache | None = None,
+        quality: QualitySettings | None = None,
+    ) -> None:
         self.landing = landing
         self.profiles = profiles or ProfileCache()  # shared with the sensors by the loop's composition
+        self.quality = quality or QualitySettings()  # the quality sensor's limits: its check is made here once
         self.archive = archive
         self.quarantine = quarantine
         self.processing = landing / PROCESSING
@@ -141,7 +154,13 @@ class LandingIntake:
         if not run.stalled and model.name in self.health.blocked:
             del self.health.blocked[model.name]
             run.event("intake_resumed", Level.INFO)
-        return Intake(batches=run.batches, observations=run.observations, events=run.events)
+        return Intake(
+            batches=run.batches,
+            observations=run.observations,
+            events=run.events,
+            champion=run.champion,
+            champion_read=run.champion_read,
+        )
 
 
 class _Pass:
@@ -157,6 +176,8 @@ class _Pass:
         self.events: list[IntakeEvent] = []
         self.stalled = False
         self._expected: tuple[Schema, Profile | None] | None = None
+        self.champion: Version | None = None
+        self.champion_read = False
 
     def event(self, name: str, level: Level, **fields: object) -> None:
         self.events.append(IntakeEvent(name=name, level=level, fields={"model": self.model.name, **fields}))
@@ -240,7 +261,8 @@ class _Pass:
             report.raise_for_failures(
                 item.name, rename_hint(profile, frame, list(schema.columns), known, self.model.name)
             )
-            problem = blocking_problem(frame, self.model, profile) or batch_problem(
+            quality = self._quality(frame, profile)
+            problem = blocking_of(quality) or batch_problem(
                 frame, self.model.target, profile.label_spec if profile is not None else None
             )
             if problem:
@@ -259,7 +281,7 @@ class _Pass:
         except _AlreadyRecordedError:
             return
         release(item, target)
-        self.batches.append(LoadedBatch(batch=batch, frame=frame))
+        self.batches.append(LoadedBatch(batch=batch, frame=frame, quality=quality))
         self.observations.append(self._observe("batch_rows", float(len(frame)), file=item.name, labelled=labelled))
         self.event("batch_accepted", Level.INFO, file=item.name, batch_id=batch.id, rows=len(frame))
 
@@ -311,11 +333,19 @@ class _Pass:
             self._complete(item, target)  # a second daemon recorded it first: its row stands, ours is not written
             raise _AlreadyRecordedError from None
 
+    def _quality(self, frame: pd.DataFrame, profile: Profile | None) -> QualityReport | None:
+        """The rows checked against the champion's profile once, as the quality sensor would check them."""
+        if profile is None or self.champion is None:
+            return None
+        ignore = ignored_columns(self.model, self.champion)
+        return quality_check(profile, frame, ignore=ignore, settings=self.intake.quality)
+
     def _expectations(self) -> tuple[Schema, Profile | None]:
         if self._expected is None:
             # One read of the champion for both (its profile parsed once per version, not per batch or tick).
             number = self.store.alias(self.model.name, Alias.CHAMPION)
             champion = self.store.get_version(self.model.name, number) if number is not None else None
+            self.champion, self.champion_read = champion, True
             profile = self.intake.profiles.get(champion) if champion is not None else None
             self._expected = (schema_of(self.model, champion), profile)
         return self._expected

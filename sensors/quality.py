@@ -14,12 +14,27 @@ columns the champion left out on purpose (identifiers, exclusions) or uses witho
 
 from __future__ import annotations
 
-from knowledge.values import Observation
+from knowledge.values import ModelRecord, Observation, Version
 from pipeline.quality import Problem, QualitySettings, check
 from pipeline.validate import OWN_COLUMNS
-from sensors.base import SenseContext
+from sensors.base import SenseContext, SensorSettings
 
 SOURCE = "quality"
+
+
+def quality_settings(s: SensorSettings) -> QualitySettings:
+    """The quality limits of the sensors' settings."""
+    return QualitySettings(
+        max_missing_increase=s.max_missing_increase,
+        max_unseen_share=s.max_unseen_share,
+        max_out_of_range_share=s.max_out_of_range_share,
+    )
+
+
+def ignored_columns(model: ModelRecord, champion: Version) -> tuple[str, ...]:
+    """Columns that are not "new" in a batch: the target, heald's own, the features and what training left out."""
+    dropped = champion.profile.get("features", {}).get("dropped", {})
+    return (model.target, *OWN_COLUMNS, *model.features, *dropped)
 
 
 class QualitySensor:
@@ -29,18 +44,14 @@ class QualitySensor:
         champion, profile = ctx.champion, ctx.profile
         if champion is None or profile is None or not ctx.batches:
             return []
-        s = ctx.settings
-        settings = QualitySettings(
-            max_missing_increase=s.max_missing_increase,
-            max_unseen_share=s.max_unseen_share,
-            max_out_of_range_share=s.max_out_of_range_share,
-        )
+        settings = quality_settings(ctx.settings)
         scored = ctx.scored()
         observations = []
-        dropped = champion.profile.get("features", {}).get("dropped", {})
-        ignore = (ctx.model.target, *OWN_COLUMNS, *ctx.model.features, *dropped)
+        ignore = ignored_columns(ctx.model, champion)
         for loaded in ctx.batches:
-            report = check(profile, loaded.frame, ignore=ignore, settings=settings)
+            report = loaded.quality
+            if report is None or report.settings != settings or report.ignored != ignore:
+                report = check(profile, loaded.frame, ignore=ignore, settings=settings)
             problems = [p for p in report.problems if not p.notice]
             notices = [p.evidence() for p in report.problems if p.notice]
             if scored.error and scored.predicted is None and scored.error not in ("no rows", "no champion"):

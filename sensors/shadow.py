@@ -18,7 +18,7 @@ import numpy as np
 
 from knowledge.errors import ArtifactError
 from knowledge.values import Alias, Metric, Task, Version
-from pipeline import paired
+from pipeline import paired, scoring
 from pipeline.evaluate import metrics, primary_metric
 from sensors.base import SenseContext
 
@@ -45,7 +45,7 @@ class ShadowSensor:
             return [ctx.observe(SOURCE, Metric.SHADOW, 0.0, active=False, version=champion.number)]
         rows = labelled.rows[mask]
         try:
-            old = np.asarray(ctx.registry.load(previous).predict(rows[list(ctx.model.features)]))
+            old = scoring.predict(ctx.registry.load(previous), rows[list(ctx.model.features)])
         except (ArtifactError, ValueError, TypeError):
             return [ctx.observe(SOURCE, Metric.SHADOW, 0.0, active=False, version=champion.number)]
         actual = rows[target].to_numpy()

@@ -13,6 +13,8 @@ lease): it is not fenced, and the rows it leaves carry no epoch.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
@@ -21,7 +23,7 @@ from functools import cache
 from types import EllipsisType
 from typing import Any, TypeVar, get_type_hints
 
-from sqlalchemy import Row, and_, bindparam, func, insert, null, or_, select, union_all, update
+from sqlalchemy import Row, Text, and_, bindparam, cast, func, insert, null, or_, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -66,6 +68,7 @@ class SqlKnowledgeStore:
         # Bumped by every alias move and column mapping change made through this store: the API's champion
         # cache re-reads at once when it changes (moves by other processes are caught by its periodic check).
         self.generation = 0
+        self._profiles = _ParsedProfiles()
 
     @classmethod
     def open(cls, url: str) -> SqlKnowledgeStore:
@@ -133,17 +136,20 @@ class SqlKnowledgeStore:
 
     def get_version(self, model: str, number: int) -> Version:
         with self.engine.connect() as c:
-            row = c.execute(
-                select(t.versions).where(t.versions.c.model == model, t.versions.c.number == number)
-            ).first()
+            row = c.execute(_VERSION_COLUMNS.where(t.versions.c.model == model, t.versions.c.number == number)).first()
         if row is None:
             raise NotFoundError(f"model {model!r} has no version {number}")
-        return _from_row(Version, row)
+        return self._version(row)
 
     def list_versions(self, model: str) -> list[Version]:
         with self.engine.connect() as c:
-            rows = c.execute(select(t.versions).where(t.versions.c.model == model).order_by(t.versions.c.number)).all()
-        return [_from_row(Version, r) for r in rows]
+            rows = c.execute(_VERSION_COLUMNS.where(t.versions.c.model == model).order_by(t.versions.c.number)).all()
+        return [self._version(r) for r in rows]
+
+    def _version(self, row: Any) -> Version:
+        """A version from its row, the profile parsed from its text only when that text changed (see below)."""
+        version = _from_row(Version, row)
+        return replace(version, profile=self._profiles.parse(version.model, version.number, row.profile_text))
 
     def aliases(self, model: str) -> dict[Alias, int]:
         with self.engine.connect() as c:
@@ -287,6 +293,20 @@ class SqlKnowledgeStore:
             # Series beyond the raw window continue as hourly aggregates, all older than the oldest raw row.
             before = found[0].at if found else None
             found = self._rollups(model, metric, since, before, limit - len(found)) + found
+        return found
+
+    def recent_observations(self, model: str, metrics: Sequence[str], *, limit: int) -> dict[str, list[Observation]]:
+        """The newest ``limit`` raw readings of each of ``metrics`` for ``model``, oldest first, in one statement:
+        what ``observations(model, metric=m, limit=limit)`` gives for each (the analyzer reads several per tick)."""
+        names = list(dict.fromkeys(metrics))
+        found: dict[str, list[Observation]] = {m: [] for m in names}
+        if not names:
+            return found
+        params = {"model": model, **{f"metric_{i}": m for i, m in enumerate(names)}}
+        with self.engine.connect() as c:
+            rows = c.execute(_metrics_statement(len(names), limit), params).all()
+        for row in sorted(rows, key=lambda r: (r.at, r.id)):
+            found[row.metric].append(_from_row(Observation, row))
         return found
 
     def _rollups(
@@ -1217,6 +1237,24 @@ def _recent_statement(models: int, limit: int) -> Any:
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
+@cache
+def _metrics_statement(metrics: int, limit: int) -> Any:
+    """``recent_observations``' statement for ``metrics`` metrics: per metric an index seek on (model, metric, at)
+    for its newest ``limit`` rows, glued with UNION ALL."""
+    o = t.observations
+    parts = [
+        select(
+            select(o)
+            .where(o.c.model == bindparam("model"), o.c.metric == bindparam(f"metric_{i}"))
+            .order_by(o.c.at.desc(), o.c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        for i in range(metrics)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
 # -- row <-> value ------------------------------------------------------------------------------------
 
 V = TypeVar("V")
@@ -1235,6 +1273,37 @@ def _plain(value: Any) -> Any:
 def _enum_fields(cls: type[Any]) -> dict[str, type[Enum]]:
     hints = get_type_hints(cls)
     return {name: hint for name, hint in hints.items() if isinstance(hint, type) and issubclass(hint, Enum)}
+
+
+# A version's row with its profile as stored text: the profile (a few hundred KB of JSON for a wide table) is read
+# on every tick of every model, and parsing it again each time was a large share of a tick; see _ParsedProfiles.
+_VERSION_COLUMNS = select(
+    *[c for c in t.versions.c if c.name != "profile"], cast(t.versions.c.profile, Text).label("profile_text")
+)
+
+
+class _ParsedProfiles:
+    """Each model's most recently read profile, parsed, with the text it was parsed from.
+
+    Reading a version again returns the held parse when the stored text is the same, so the result is always
+    what the row holds now (another daemon's update included), at the cost of a string comparison. Callers
+    treat ``Version.profile`` as read-only, as ``Version`` itself is."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[int, str, Any]] = {}
+        self._lock = threading.Lock()  # models are read from several threads (ticks, API)
+
+    def parse(self, model: str, number: int, text: str | None) -> Any:
+        if text is None:
+            return {}
+        with self._lock:
+            held = self._held.get(model)
+        if held is not None and held[0] == number and held[1] == text:
+            return held[2]
+        parsed = json.loads(text)
+        with self._lock:
+            self._held[model] = (number, text, parsed)
+        return parsed
 
 
 def _from_row(cls: type[V], row: Row[Any]) -> V:

@@ -109,6 +109,23 @@ def test_alias_to_a_missing_version_is_refused(store: SqlKnowledgeStore) -> None
     assert store.aliases("m") == {}
 
 
+def test_a_versions_profile_is_parsed_once_and_always_what_the_row_holds(store: SqlKnowledgeStore) -> None:
+    """Reading a version again reuses the parsed profile (no JSON parse per tick); a profile written since, by this
+    store or another one on the same database, is read anew; versions of one model never share a profile."""
+    add_model(store)
+    add_version(store, 1)
+    add_version(store, 2)
+    store.update_version_profile("m", 1, {"columns": {"a": {"kind": "numeric", "mean": 1.5}}})
+    first = store.get_version("m", 1).profile
+    assert first == {"columns": {"a": {"kind": "numeric", "mean": 1.5}}}
+    assert store.get_version("m", 1).profile is first
+    assert store.get_version("m", 2).profile == {}
+    other = SqlKnowledgeStore(store.engine)  # a second daemon's store on the same database
+    other.update_version_profile("m", 1, {"columns": {"a": {"kind": "numeric", "mean": 2.5}}})
+    assert store.get_version("m", 1).profile == {"columns": {"a": {"kind": "numeric", "mean": 2.5}}}
+    assert [v.profile for v in store.list_versions("m")] == [{"columns": {"a": {"kind": "numeric", "mean": 2.5}}}, {}]
+
+
 def test_rolled_back_mark_is_written_with_the_move(store: SqlKnowledgeStore) -> None:
     """A rollback marks the version it left in the same transaction as the move."""
     add_model(store)
@@ -131,6 +148,26 @@ def test_observations_come_back_newest_window_oldest_first(store: SqlKnowledgeSt
     got = store.observations("m", metric="acc", limit=3)
     assert [o.evidence["i"] for o in got] == [2, 3, 4]
     assert store.observations("m", metric="acc", since=T0 + timedelta(hours=4))[0].value == pytest.approx(0.4)
+
+
+def test_recent_observations_of_several_metrics_are_each_metrics_newest(store: SqlKnowledgeStore) -> None:
+    """One read of several metrics gives, per metric, what ``observations(model, metric=m, limit=n)`` gives: the
+    newest n oldest first, ties at one instant in insertion order, other models' and metrics' rows left out."""
+    for i in range(6):
+        at = T0 + timedelta(minutes=i // 2)  # two readings share each instant
+        store.add_observations(
+            [
+                Observation(at=at, model="m", source="s", metric=metric, value=float(i), evidence={"i": i})
+                for metric in ("acc", "drift", "noise")
+            ]
+            + [Observation(at=at, model="other", source="s", metric="acc", value=-1.0)]
+        )
+    got = store.recent_observations("m", ["acc", "drift", "absent"], limit=4)
+    assert set(got) == {"acc", "drift", "absent"}
+    for metric in ("acc", "drift"):
+        assert got[metric] == store.observations("m", metric=metric, limit=4)
+        assert [o.evidence["i"] for o in got[metric]] == [2, 3, 4, 5]
+    assert got["absent"] == [] and store.recent_observations("m", [], limit=4) == {}
 
 
 def test_incident_lifecycle_and_listing(store: SqlKnowledgeStore) -> None:

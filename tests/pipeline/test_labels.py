@@ -82,3 +82,24 @@ def test_value_writes_an_accepted_label_as_training_spelled_it() -> None:
     assert LabelSpec.learn(pd.Series([0, 1]), classification=True).value("1") == 1
     assert LabelSpec.learn(pd.Series([True, False]), classification=True).value(1) is True
     assert LabelSpec.learn(pd.Series([0.5, 2.5]), classification=False).value("3") == 3.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "labels"),
+    [
+        (LabelKind.NUMERIC, pd.Series([1, 2, 1, 3], index=[10, 11, 12, 13], name="y")),
+        (LabelKind.NUMERIC, pd.Series([1.0, np.nan, 0.5, 1.0, 7.25])),
+        (LabelKind.NUMERIC, pd.Series(["1", " 1 ", "yes", None, "0"], dtype="str")),
+        (LabelKind.TEXT, pd.Series(["cat", " dog", None, "cat", ""], dtype=object)),
+        (LabelKind.BOOLEAN, pd.Series([True, False, True])),
+        (LabelKind.BOOLEAN, pd.Series(["true", 0, 2, None, 1.0], dtype=object)),
+        (LabelKind.TEXT, pd.Series([], dtype=object)),
+    ],
+)
+def test_normalize_spells_each_value_as_a_dictionary_map_would(kind: LabelKind, labels: pd.Series) -> None:
+    """Every row gets its value's canonical spelling, and a missing or unusable value becomes NaN, with the
+    index and name kept: the same Series as mapping each distinct value through ``canonical``."""
+    spec = LabelSpec(classification=True, kind=kind)
+    mapping = {v: canonical(v, kind) for v in pd.unique(labels.dropna())}
+    expected = labels.map(mapping).astype(object)
+    pd.testing.assert_series_equal(spec.normalize(labels), expected)

@@ -11,6 +11,7 @@ from knowledge.clock import ManualClock
 from pipeline.profile import Profile
 from pipeline.train import TrainParams
 from sensors.base import ProfileCache
+from sensors.intake import Intake
 from tests.conftest import table
 
 
@@ -59,6 +60,6 @@ def test_the_loop_shares_intake_profiles_with_the_sensors(heald: Heald, clock: M
         heald.loop.tick()
         held = heald.loop.p.intake.profiles.get(champion)
         model = heald.store.list_models()[0]
-        ctx = heald.loop._context(model, clock.now(), [])
+        ctx = heald.loop._context(model, clock.now(), Intake(batches=[], observations=[]))
         assert ctx.profile is held
     assert heald.store.observations("m", metric="drift_share")
