@@ -58,3 +58,14 @@ def test_a_real_drop_on_small_batches_is_raised_at_once(watched: Heald, champion
 def test_a_reading_above_the_floor_is_still_health(watched: Heald, champion: Version, clock: ManualClock) -> None:
     """Noise-aware sick readings give no verdict, but a reading over the floor is still evidence of health."""
     assert feed(watched, clock, champion, [(0.84, 250), (0.90, 250)]) == ["absent", None]
+
+
+def test_on_100_row_batches_a_drop_of_eight_points_is_raised_and_two_points_are_not(
+    watched: Heald, champion: Version, clock: ManualClock
+) -> None:
+    """100-row batches are noisier (about 3.7 points each): two at 0.83 and 0.82 open nothing; two at 0.78 and 0.76
+    (eight points under the floor) still raise the drop on the second reading."""
+    assert feed(watched, clock, champion, [(0.83, 100), (0.82, 100)]) == ["absent", "absent"]
+    verdicts = feed(watched, clock, champion, [(0.90, 100), (0.90, 100), (0.90, 100), (0.78, 100), (0.76, 100)])
+    assert verdicts[:4] == [None, None, None, "absent"]
+    assert getattr(verdicts[4], "kind", None) is SymptomKind.PERFORMANCE_DROP
