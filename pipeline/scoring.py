@@ -26,6 +26,8 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline
 
+from pipeline import frames
+
 Matrix = np.ndarray[Any, Any]
 DTYPE = np.float32  # what the trees read (sklearn.tree keeps it private): converting once, before them, is their check
 
@@ -97,7 +99,7 @@ def _columns(transformer: ColumnTransformer, data: Any) -> Matrix:
     for _, fitted, columns in transformer.transformers_:
         if (isinstance(fitted, str) and fitted == "drop") or _empty(columns):
             continue
-        selected = data[list(columns)]
+        selected = frames.columns(data, columns)
         passthrough = isinstance(fitted, str) and fitted == "passthrough"
         out = selected.to_numpy() if passthrough else _transform(fitted, selected)
         if sparse.issparse(out) or not isinstance(out, np.ndarray):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pipeline import numbers
+from pipeline import frames, numbers
 from pipeline.errors import DataError
 from pipeline.ingest import DatasetInfo, Kind, TaskName, column_kind, is_identifier
 from pipeline.profile import OWN_COLUMNS as PROFILE_OWN_COLUMNS
@@ -133,13 +133,13 @@ class _Table:
         if self._numeric is None:
             columns = [c for c in self.features if pd.api.types.is_numeric_dtype(self.frame[c])]
             columns = [c for c in columns if not pd.api.types.is_bool_dtype(self.frame[c])]
-            self._numeric = self.frame[columns]
+            self._numeric = frames.columns(self.frame, columns)
         return self._numeric
 
     def missing(self) -> pd.Series[Any]:
         """Missing cells per feature column, counted once."""
         if self._missing is None:
-            self._missing = self.frame[self.features].isna().sum()
+            self._missing = frames.columns(self.frame, self.features).isna().sum()
         return self._missing
 
     @property

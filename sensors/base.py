@@ -20,7 +20,7 @@ import pandas as pd
 from knowledge.errors import ArtifactError
 from knowledge.registry import ModelRegistry
 from knowledge.values import Batch, ModelRecord, Observation, Task, Version
-from pipeline import scoring
+from pipeline import frames, scoring
 from pipeline.floors import JS_FLOOR, KS_FLOOR, PSI_FLOOR, WASSERSTEIN_FLOOR
 from pipeline.profile import Profile
 from pipeline.quality import QualityReport
@@ -148,7 +148,7 @@ class SenseContext:
             return Scored(rows=rows, error=f"feature columns {missing} are missing")
         try:
             estimator = self.registry.load(champion)
-            features = rows[list(self.model.features)]
+            features = frames.columns(rows, self.model.features)
             if self.model.task is Task.CLASSIFICATION and hasattr(estimator, "predict_proba"):
                 # A forest's predict is the argmax of its probabilities: one pass gives both.
                 probabilities = scoring.predict_proba(estimator, features)
@@ -166,8 +166,8 @@ class SenseContext:
         Feedback batches repeat rows already served (now with labels): they count as labelled rows but
         not again as incoming data.
         """
-        frames = [b.frame for b in self.batches if self._selected(b, labelled)]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        loaded = [b.frame for b in self.batches if self._selected(b, labelled)]
+        return pd.concat(loaded, ignore_index=True) if loaded else pd.DataFrame()
 
     def observe(self, source: str, metric: str, value: float, /, **evidence: object) -> Observation:
         return Observation(
