@@ -51,7 +51,9 @@ class IncidentTracker:
         """Open or refresh incidents from this tick's symptoms; count healthy readings towards resolution only when
         ``counting`` (the daemon that acts): a follower's readings would count the same tick twice."""
         active = {(i.model, i.kind): i for i in self.store.active_incidents(model.name)}
-        if any(owner(kind, model.name) == HOST for kind in verdicts):
+        # The host's incidents are read only by the first model to report a host kind this tick: the others'
+        # host verdicts are skipped below, so reading them again per model would be a query wasted per model.
+        if any(owner(kind, model.name) == HOST and self._host_read.get(kind) != now for kind in verdicts):
             active |= {(i.model, i.kind): i for i in self.store.active_incidents(HOST)}
         opened: list[Incident] = []
         resolved: list[Incident] = []
