@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -211,6 +212,38 @@ class QueryClock:
         return best
 
 
+def best_times(database: Path, statements: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Each statement's best time of ``repeats`` runs on the SQLite file ``database`` (rows fetched), in seconds."""
+    connection = sqlite3.connect(database)
+    try:
+        best: dict[str, float] = {}
+        for statement, parameters in statements.items():
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                connection.execute(statement, parameters).fetchall()
+                times.append(time.perf_counter() - started)
+            best[statement] = min(times)
+        return best
+    finally:
+        connection.close()
+
+
+def side_by_side(
+    early: tuple[Path, dict[str, Any]], late: tuple[Path, dict[str, Any]], rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Day one's statements on its snapshot and the last day's on the live file, timed in alternating rounds (best
+    of all rounds per statement): a statement of a few tens of microseconds timed at two checkpoints half an hour
+    apart measures the machine's load at each as much as the store, and this compares them under the same load."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for _ in range(rounds):
+        for found, (database, statements) in ((first, early), (last, late)):
+            for statement, seconds in best_times(database, statements, REPEATS // rounds).items():
+                found[statement] = min(seconds, found.get(statement, seconds))
+    return first, last
+
+
 def template(heald: Heald, name: str, at: datetime) -> list[Observation]:
     """The observations one real tick with a batch wrote for a model: what each simulated tick repeats."""
     return [o for o in heald.store.observations(name, limit=200) if o.at == at]
@@ -298,6 +331,9 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
     results = [measure(heald, names, clock, queries, 0)]  # the first tick: tables almost empty
     print(json.dumps(results[-1]), flush=True)
     gc_seconds = []
+    database = Path(str(heald.store.engine.url.database))
+    snapshot = tmp / "day1.db"
+    day_one: dict[str, Any] = {}
     for day in range(1, days + 1):
         start = clock.now()
         fill_day(heald, names, shapes, start)
@@ -308,6 +344,26 @@ def part_store(days: int, models: int) -> list[dict[str, Any]]:
         if day == 1 or day % 30 == 0 or day == days:  # day one: a full day of ticks, as every later day has
             results.append({**measure(heald, names, clock, queries, day), "gc_s": round(max(gc_seconds), 2)})
             print(json.dumps(results[-1]), flush=True)
+        if day == 1:  # kept to be timed again beside the last day's store, under the same load
+            day_one = dict(queries.seen)
+            with sqlite3.connect(database) as live, sqlite3.connect(snapshot) as copy:
+                live.backup(copy)
+    if day_one:
+        first, last = side_by_side((snapshot, day_one), (database, dict(queries.seen)), rounds=5)
+        slowest_first, slowest_last = max(first.values()), max(last.values())
+        results.append(
+            {
+                "side_by_side": f"day 1 vs day {days}",
+                "day1_slowest_ms": round(1000 * slowest_first, 4),
+                "last_slowest_ms": round(1000 * slowest_last, 4),
+                "slowest_ratio": round(slowest_last / slowest_first, 3),
+                "day1_tick_store_ms": round(1000 * sum(first.values()), 3),
+                "last_tick_store_ms": round(1000 * sum(last.values()), 3),
+                "day1_slowest": _short(max(first, key=first.__getitem__)),
+                "last_slowest": _short(max(last, key=last.__getitem__)),
+            }
+        )
+        print(json.dumps(results[-1]), flush=True)
     heald.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return results
