@@ -198,33 +198,30 @@ class QueryClock:
 
     def replay(self, repeats: int) -> dict[str, float]:
         """Each statement's best time of ``repeats`` runs (rows fetched), in seconds."""
-        best: dict[str, float] = {}
         with self.engine.connect() as c:
-            cursor = c.connection.dbapi_connection
-            assert cursor is not None
-            for statement, parameters in self.seen.items():
-                times = []
-                for _ in range(repeats):
-                    started = time.perf_counter()
-                    cursor.execute(statement, parameters).fetchall()
-                    times.append(time.perf_counter() - started)
-                best[statement] = min(times)
-        return best
+            connection = c.connection.dbapi_connection
+            assert connection is not None
+            return best_of(connection, self.seen, repeats)
+
+
+def best_of(connection: Any, statements: dict[str, Any], repeats: int) -> dict[str, float]:
+    """Each statement's best time of ``repeats`` runs on a DB-API ``connection`` (rows fetched), in seconds."""
+    best: dict[str, float] = {}
+    for statement, parameters in statements.items():
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            connection.execute(statement, parameters).fetchall()
+            times.append(time.perf_counter() - started)
+        best[statement] = min(times)
+    return best
 
 
 def best_times(database: Path, statements: dict[str, Any], repeats: int) -> dict[str, float]:
-    """Each statement's best time of ``repeats`` runs on the SQLite file ``database`` (rows fetched), in seconds."""
+    """``best_of`` on the SQLite file ``database``."""
     connection = sqlite3.connect(database)
     try:
-        best: dict[str, float] = {}
-        for statement, parameters in statements.items():
-            times = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                connection.execute(statement, parameters).fetchall()
-                times.append(time.perf_counter() - started)
-            best[statement] = min(times)
-        return best
+        return best_of(connection, statements, repeats)
     finally:
         connection.close()
 

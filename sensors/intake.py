@@ -119,11 +119,6 @@ def blocking_of(report: QualityReport | None) -> str | None:
     return "; ".join(p.detail for p in report.problems if p.blocking) or None
 
 
-def champion_profile(store: SqlKnowledgeStore, model: str) -> Profile | None:
-    number = store.alias(model, Alias.CHAMPION)
-    return None if number is None else Profile.from_json(store.get_version(model, number).profile)
-
-
 class LandingIntake:
     """Claims files in ``landing/<model>/`` and ends each archived or quarantined, recorded exactly once."""
 
